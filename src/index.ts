@@ -1,0 +1,31 @@
+/**
+ * @since 0.1.0
+ */
+
+/**
+ * Messages, comments and `retry:` directives to `text/event-stream` bytes.
+ *
+ * @since 0.1.0
+ */
+export * as Encoder from "./Encoder.js"
+
+/**
+ * The event a server sends and a client receives.
+ *
+ * @since 0.1.0
+ */
+export * as Message from "./Message.js"
+
+/**
+ * A streaming `text/event-stream` parser that follows the WHATWG HTML algorithm.
+ *
+ * @since 0.1.0
+ */
+export * as Parser from "./Parser.js"
+
+/**
+ * Typed events: a name and a `Schema` whose values travel as JSON text in the `data` field.
+ *
+ * @since 0.1.0
+ */
+export * as SseEvent from "./SseEvent.js"
