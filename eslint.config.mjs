@@ -25,6 +25,8 @@ export default [
       "@typescript-eslint/consistent-type-imports": "error",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "@typescript-eslint/no-explicit-any": "error",
+      // pipe() forwards `arguments` as Effect's own data types do
+      "prefer-rest-params": "off",
       "no-restricted-syntax": ["error", {
         selector: "ThrowStatement",
         message: "Library code never throws: fail with a typed error instead."

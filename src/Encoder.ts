@@ -11,6 +11,7 @@
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
+import { decodeRetry } from "./internal/message.js"
 import type * as Message from "./Message.js"
 
 /**
@@ -163,7 +164,7 @@ export const comment = (text = ""): Uint8Array => textEncoder.encode(commentText
  * @category encoding
  */
 export const retryText = (retry: Duration.DurationInput): Either.Either<string, EncodeError> =>
-  Either.map(retryMillis(Duration.decode(retry)), (millis) => `retry:${millis}\n\n`)
+  Either.map(retryMillis(decodeRetry(retry)), (millis) => `retry:${millis}\n\n`)
 
 /**
  * Encodes a lone `retry:` directive (whole milliseconds) to bytes.

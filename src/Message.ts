@@ -31,18 +31,6 @@ export const TypeId: unique symbol = internal.TypeId
 export type TypeId = typeof TypeId
 
 /**
- * @since 0.1.0
- * @category type ids
- */
-export const ReceivedTypeId: unique symbol = internal.ReceivedTypeId
-
-/**
- * @since 0.1.0
- * @category type ids
- */
-export type ReceivedTypeId = typeof ReceivedTypeId
-
-/**
  * One server-sent event.
  *
  * @since 0.1.0
@@ -70,7 +58,6 @@ export interface Message extends Equal.Equal, Pipeable, Inspectable {
  * @category models
  */
 export interface Received extends Message {
-  readonly [ReceivedTypeId]: ReceivedTypeId
   readonly lastEventId: string
 }
 

@@ -112,7 +112,8 @@ export const make = <A, I, R>(name: string, schema: Schema.Schema<A, I, R>): Sse
   const dataSchema = Schema.parseJson(schema)
   const encodeData = Schema.encode(dataSchema)
   const decodeData = Schema.decode(dataSchema)
-  const fail = (reason: SseEventError["reason"]) => (cause: unknown) => new SseEventError({ event: name, reason, cause })
+  const fail = (reason: SseEventError["reason"]) => (cause: unknown) =>
+    new SseEventError({ event: name, reason, cause })
   const encode = (payload: A, options?: EncodeOptions) =>
     Effect.map(
       Effect.mapError(encodeData(payload), fail("Encode")),

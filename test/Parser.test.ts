@@ -1,7 +1,7 @@
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Chunk, Duration, Effect, Either, Stream } from "effect"
 import { Message, Parser } from "effect-sse"
-import { chunkings, type Parsed, parseChunks, plain, splitAt } from "./utils/parse.js"
+import { chunkings, parseChunks, type Parsed, plain, splitAt } from "./utils/parse.js"
 
 const bytes = (...parts: Array<string | Array<number>>): Uint8Array => {
   const encoder = new TextEncoder()
@@ -315,8 +315,10 @@ describe("Parser: streams", () => {
 
   it.effect("decode accepts text chunks", () =>
     Effect.gen(function*() {
-      const messages = yield* Stream.make("id: 1\nevent: x\ndata: a", "\n\n").pipe(Parser.decode, Stream.runCollect)
+      const messages = yield* Stream.make("id: 1\nevent: x\ndata: a", "\n\n").pipe(Parser.decode(), Stream.runCollect)
       expect(plain(Chunk.toArray(messages))).toEqual([ev("a", { event: "x", id: "1" })])
+      const dataFirst = yield* Stream.runCollect(Parser.decode(Stream.make("data: b\n\n"), { lastEventId: "4" }))
+      expect(plain(Chunk.toArray(dataFirst))).toEqual([ev("b", { lastEventId: "4" })])
     }))
 
   it.effect("decodeItems yields comments, retry directives and messages in stream order", () =>

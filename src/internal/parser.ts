@@ -1,12 +1,35 @@
 import * as Duration from "effect/Duration"
 import type * as Message from "../Message.js"
 import type * as Parser from "../Parser.js"
-import { ReceivedImpl } from "./message.js"
+import { MessageImpl } from "./message.js"
 
 const LF = 10
 const SPACE = 32
 const COLON = 58
 const BOM = 0xfeff
+
+const D = 100
+const E = 101
+const I = 105
+
+// Field names are compared by character codes, unrolled: cheaper than slicing the name out, than
+// `startsWith(name, position)`, or than a loop over the name's codes.
+const isData = (s: string, i: number): boolean =>
+  s.charCodeAt(i) === D && s.charCodeAt(i + 1) === 97 && s.charCodeAt(i + 2) === 116 && s.charCodeAt(i + 3) === 97
+
+const isEvent = (s: string, i: number): boolean =>
+  s.charCodeAt(i) === E && s.charCodeAt(i + 1) === 118 && s.charCodeAt(i + 2) === 101 &&
+  s.charCodeAt(i + 3) === 110 && s.charCodeAt(i + 4) === 116
+
+const isId = (s: string, i: number): boolean => s.charCodeAt(i) === I && s.charCodeAt(i + 1) === 100
+
+const isRetry = (s: string, i: number): boolean =>
+  s.charCodeAt(i) === 114 && s.charCodeAt(i + 1) === 101 && s.charCodeAt(i + 2) === 116 &&
+  s.charCodeAt(i + 3) === 114 && s.charCodeAt(i + 4) === 121
+
+// Exactly one space after the colon is not part of the value.
+const valueStart = (source: string, afterColon: number): number =>
+  source.charCodeAt(afterColon) === SPACE ? afterColon + 1 : afterColon
 
 /** @internal */
 export const defaultMaxEventSize = 4 * 1024 * 1024
@@ -84,11 +107,30 @@ export class IncrementalParser implements Parser.IncrementalParser {
       this.afterCR = false
       if (text.charCodeAt(pos) === LF) pos++
     }
-    let lf = -1
-    let cr = -1
+    // `lf` and `cr` are the next line feed and carriage return at or after `pos` (or `length` when none),
+    // searched again only once passed, so no part of the chunk is scanned twice.
+    let lf = text.indexOf("\n", pos)
+    if (lf === -1) lf = length
+    let cr = text.indexOf("\r", pos)
+    if (cr === -1) cr = length
+    if (this.pending.length !== 0) {
+      // The line an earlier chunk left unfinished: joined once, now that it ends (or kept whole if it does not).
+      const end = lf < cr ? lf : cr
+      if (end === length) {
+        this.pending += pos === 0 ? text : text.slice(pos)
+        return this.pending.length + this.data.length > this.maxEventSize ? this.fail() : undefined
+      }
+      const line = this.pending + text.slice(pos, end)
+      this.pending = ""
+      if (line.length + this.data.length > this.maxEventSize) return this.fail()
+      this.processLine(line, 0, line.length)
+      pos = end + 1
+      if (end === cr) {
+        if (pos === length) this.afterCR = true
+        else if (text.charCodeAt(pos) === LF) pos++
+      }
+    }
     while (pos < length) {
-      // `lf` and `cr` are the next line feed and carriage return at or after `pos` (or `length` when none):
-      // searched again only once passed, so no part of the chunk is scanned twice.
       if (lf < pos) {
         lf = text.indexOf("\n", pos)
         if (lf === -1) lf = length
@@ -99,19 +141,15 @@ export class IncrementalParser implements Parser.IncrementalParser {
       }
       const end = lf < cr ? lf : cr
       if (end === length) break
-      let line = text.slice(pos, end)
-      if (this.pending.length !== 0) {
-        line = this.pending + line
-        this.pending = ""
-      }
+      // Lines are read in place, without slicing them out of the chunk.
+      if (end === pos) this.dispatch()
+      else if (end - pos + this.data.length > this.maxEventSize) return this.fail()
+      else this.processLine(text, pos, end)
       pos = end + 1
       if (end === cr) {
         if (pos === length) this.afterCR = true
         else if (text.charCodeAt(pos) === LF) pos++
       }
-      if (line.length === 0) this.dispatch()
-      else if (line.length + this.data.length > this.maxEventSize) return this.fail()
-      else this.processLine(line)
     }
     if (pos < length) {
       this.pending += pos === 0 ? text : text.slice(pos)
@@ -144,50 +182,79 @@ export class IncrementalParser implements Parser.IncrementalParser {
     this.blockRetry = undefined
   }
 
-  // The size rule, checked on whole lines and on the unfinished one alike so that chunking never changes the
-  // outcome: the data buffered so far plus the line being read stay within `maxEventSize`.
-  private processLine(line: string): void {
-    if (line.charCodeAt(0) === COLON) {
-      if (this.onComment !== undefined) this.onComment(line.slice(1))
+  // `processLine` reads the non-empty line `source[start, end)` in place. `data`, `event` and `id` followed by a
+  // colon are recognised by their characters and only their value is sliced out; every other line takes the
+  // general path. A character read at `end` is the line break (or past the string), never a colon or a space,
+  // so the prefix checks need no bounds test.
+  private processLine(source: string, start: number, end: number): void {
+    const first = source.charCodeAt(start)
+    if (first === COLON) {
+      if (this.onComment !== undefined) this.onComment(source.slice(start + 1, end))
       return
     }
-    const colon = line.indexOf(":")
-    let name: string
-    let value: string
-    if (colon === -1) {
-      name = line
-      value = ""
+    if (first === D) {
+      if (source.charCodeAt(start + 4) === COLON && isData(source, start)) {
+        return this.appendData(source, valueStart(source, start + 5), end)
+      }
+    } else if (first === E) {
+      if (source.charCodeAt(start + 5) === COLON && isEvent(source, start)) {
+        const from = valueStart(source, start + 6)
+        this.eventType = from < end ? source.slice(from, end) : ""
+        return
+      }
+    } else if (first === I) {
+      if (source.charCodeAt(start + 2) === COLON && isId(source, start)) {
+        return this.setId(source, valueStart(source, start + 3), end)
+      }
+    }
+    this.processOtherLine(source, start, end)
+  }
+
+  // A line without a colon (the whole line is the name, the value empty), `retry`, or an unknown field.
+  private processOtherLine(source: string, start: number, end: number): void {
+    let colon = start + 1
+    while (colon < end && source.charCodeAt(colon) !== COLON) colon++
+    const from = colon < end ? valueStart(source, colon + 1) : end
+    switch (colon - start) {
+      case 2: {
+        if (isId(source, start)) this.setId(source, from, end)
+        break
+      }
+      case 4: {
+        if (isData(source, start)) this.appendData(source, from, end)
+        break
+      }
+      case 5: {
+        if (isEvent(source, start)) {
+          this.eventType = from < end ? source.slice(from, end) : ""
+        } else if (isRetry(source, start)) {
+          const value = from < end ? source.slice(from, end) : ""
+          if (isAsciiDigits(value)) {
+            const millis = parseInt(value, 10)
+            this.blockRetry = millis
+            if (this.onRetry !== undefined) this.onRetry(millis)
+          }
+        }
+        break
+      }
+    }
+  }
+
+  private appendData(source: string, from: number, end: number): void {
+    const value = from < end ? source.slice(from, end) : ""
+    if (this.hasData) {
+      this.data = this.data + "\n" + value
     } else {
-      name = line.slice(0, colon)
-      value = line.slice(line.charCodeAt(colon + 1) === SPACE ? colon + 2 : colon + 1)
+      this.data = value
+      this.hasData = true
     }
-    switch (name) {
-      case "data": {
-        if (this.hasData) {
-          this.data = this.data + "\n" + value
-        } else {
-          this.data = value
-          this.hasData = true
-        }
-        break
-      }
-      case "event": {
-        this.eventType = value
-        break
-      }
-      case "id": {
-        if (value.indexOf("\0") === -1) this.idBuffer = this.blockId = value
-        break
-      }
-      case "retry": {
-        if (isAsciiDigits(value)) {
-          const millis = parseInt(value, 10)
-          this.blockRetry = millis
-          if (this.onRetry !== undefined) this.onRetry(millis)
-        }
-        break
-      }
-    }
+  }
+
+  private setId(source: string, from: number, end: number): void {
+    // An id containing NUL is ignored. A loop, not `indexOf`, because ids are short and the call costs more.
+    let i = from
+    while (i < end && source.charCodeAt(i) !== 0) i++
+    if (i === end) this.idBuffer = this.blockId = from < end ? source.slice(from, end) : ""
   }
 
   private dispatch(): void {
@@ -196,13 +263,13 @@ export class IncrementalParser implements Parser.IncrementalParser {
       this.resetEvent()
       return
     }
-    const message = new ReceivedImpl(
+    const message = new MessageImpl(
       this.eventType === "" ? "message" : this.eventType,
       this.data,
       this.blockId,
       this.blockRetry === undefined ? undefined : Duration.millis(this.blockRetry),
       this.lastEventId
-    )
+    ) as Message.Received
     this.resetEvent()
     this.onMessage(message)
   }

@@ -46,7 +46,9 @@ export const splitAt = <A extends string | Uint8Array>(input: A, offsets: Readon
  * Ways to deliver the same stream: whole, one character or one byte at a time, and split in two at every text
  * position and every byte position (which cuts multi-byte characters and CRLF pairs).
  */
-export const chunkings = (input: string): Array<{ readonly name: string; readonly chunks: Array<string | Uint8Array> }> => {
+export const chunkings = (
+  input: string
+): Array<{ readonly name: string; readonly chunks: Array<string | Uint8Array> }> => {
   const bytes = encoder.encode(input)
   const out: Array<{ name: string; chunks: Array<string | Uint8Array> }> = [
     { name: "one string", chunks: [input] },

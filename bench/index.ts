@@ -1,0 +1,22 @@
+/**
+ * npm run bench: every benchmark, printed as markdown tables (medians of several rounds, ratios to the peers).
+ * BENCH_QUICK=1 runs smaller inputs and fewer rounds, for a smoke run.
+ */
+import * as os from "node:os"
+import { runParserBench } from "./parser.js"
+
+const quick = process.env.BENCH_QUICK === "1"
+
+const main = async () => {
+  console.log(`## effect-sse benchmarks`)
+  console.log(
+    `\nNode ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${new Date().toISOString()}\n`
+  )
+  console.log(`### Parser\n`)
+  console.log(await runParserBench({ size: quick ? 1_000_000 : 8_000_000, rounds: quick ? 3 : 9 }))
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
