@@ -49,7 +49,7 @@ export const defaultMaxEventSize: number = internal.defaultMaxEventSize
  */
 export interface Options {
   /**
-   * The most text one event may buffer: its data plus any unfinished line, counted in UTF-16 code units (bytes,
+   * The most text one event may buffer: its data and event type plus the line being read, counted in UTF-16 code units (bytes,
    * for ASCII). Default: `defaultMaxEventSize` (4 MiB).
    */
   readonly maxEventSize?: number | undefined

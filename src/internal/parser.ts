@@ -61,7 +61,9 @@ export class IncrementalParser implements Parser.IncrementalParser {
   private error: Parser.ParseError | undefined = undefined
   private atStart = true
   private afterCR = false
-  private pending = ""
+  // The pieces of a line that chunks left unfinished, joined once the line ends: linear however small the chunks.
+  private pending: Array<string> = []
+  private pendingLength = 0
   private data = ""
   private hasData = false
   private eventType = ""
@@ -83,7 +85,7 @@ export class IncrementalParser implements Parser.IncrementalParser {
   }
 
   get buffered(): number {
-    return this.pending.length + this.data.length + this.eventType.length
+    return this.pendingLength + this.data.length + this.eventType.length
   }
 
   feed(chunk: string | Uint8Array): Parser.ParseError | undefined {
@@ -113,16 +115,16 @@ export class IncrementalParser implements Parser.IncrementalParser {
     if (lf === -1) lf = length
     let cr = text.indexOf("\r", pos)
     if (cr === -1) cr = length
-    if (this.pending.length !== 0) {
+    if (this.pendingLength !== 0) {
       // The line an earlier chunk left unfinished: joined once, now that it ends (or kept whole if it does not).
       const end = lf < cr ? lf : cr
       if (end === length) {
-        this.pending += pos === 0 ? text : text.slice(pos)
-        return this.pending.length + this.data.length > this.maxEventSize ? this.fail() : undefined
+        return this.keepPending(pos === 0 ? text : text.slice(pos))
       }
-      const line = this.pending + text.slice(pos, end)
-      this.pending = ""
-      if (line.length + this.data.length > this.maxEventSize) return this.fail()
+      this.pending.push(text.slice(pos, end))
+      const line = this.pending.join("")
+      this.clearPending()
+      if (line.length + this.held() > this.maxEventSize) return this.fail()
       this.processLine(line, 0, line.length)
       pos = end + 1
       if (end === cr) {
@@ -143,7 +145,7 @@ export class IncrementalParser implements Parser.IncrementalParser {
       if (end === length) break
       // Lines are read in place, without slicing them out of the chunk.
       if (end === pos) this.dispatch()
-      else if (end - pos + this.data.length > this.maxEventSize) return this.fail()
+      else if (end - pos + this.held() > this.maxEventSize) return this.fail()
       else this.processLine(text, pos, end)
       pos = end + 1
       if (end === cr) {
@@ -152,8 +154,7 @@ export class IncrementalParser implements Parser.IncrementalParser {
       }
     }
     if (pos < length) {
-      this.pending += pos === 0 ? text : text.slice(pos)
-      if (this.pending.length + this.data.length > this.maxEventSize) return this.fail()
+      return this.keepPending(pos === 0 ? text : text.slice(pos))
     }
     return undefined
   }
@@ -163,13 +164,30 @@ export class IncrementalParser implements Parser.IncrementalParser {
     this.decoder = undefined
     this.atStart = true
     this.afterCR = false
-    this.pending = ""
+    this.clearPending()
     this.resetEvent()
+  }
+
+  private keepPending(piece: string): Parser.ParseError | undefined {
+    this.pending.push(piece)
+    this.pendingLength += piece.length
+    return this.pendingLength + this.held() > this.maxEventSize ? this.fail() : undefined
+  }
+
+  // The size rule, applied to whole lines and to the unfinished one alike, so that chunking never changes the
+  // outcome: the event's data and type plus the line being read stay within `maxEventSize`.
+  private held(): number {
+    return this.data.length + this.eventType.length
+  }
+
+  private clearPending(): void {
+    this.pending = []
+    this.pendingLength = 0
   }
 
   private fail(): Parser.ParseError {
     this.error = this.makeError(this.maxEventSize)
-    this.pending = ""
+    this.clearPending()
     this.resetEvent()
     return this.error
   }
