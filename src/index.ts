@@ -29,3 +29,10 @@ export * as Parser from "./Parser.js"
  * @since 0.1.0
  */
 export * as SseEvent from "./SseEvent.js"
+
+/**
+ * The SSE server: a Layer-provided service with keyed sources, bounded queues, heartbeats and typed broadcast.
+ *
+ * @since 0.1.0
+ */
+export * as SseServer from "./SseServer.js"

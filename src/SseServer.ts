@@ -1,0 +1,328 @@
+/**
+ * The SSE server: a service, provided by a Layer, that keeps every connected event source under an id the app
+ * chooses (a user id, a session id) and sends messages and typed events to one source or to all of them.
+ *
+ * Each connection is a scoped, bounded queue of encoded frames, written to the socket in batches. A heartbeat
+ * fiber in the connection's scope fills silences with comments; a slow consumer never stalls the others; closing
+ * the Layer's scope ends every response, after a `retry:` with jitter.
+ *
+ * @since 0.1.0
+ */
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import type * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as connection from "./internal/connection.js"
+import * as internal from "./internal/sseServer.js"
+import type * as Message from "./Message.js"
+import type * as SseEvent from "./SseEvent.js"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = internal.TypeId
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const SourceTypeId: unique symbol = connection.SourceTypeId
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type SourceTypeId = typeof SourceTypeId
+
+/**
+ * What happens when a frame meets a full connection queue (a client that reads too slowly):
+ *
+ * - `"close"` (default): the sender waits for room at most `sendTimeout`, then the connection is closed and
+ *   counted as dropped. Broadcasts never wait: frames for a full connection queue behind it in order, and a
+ *   background fiber applies the timeout.
+ * - `"dropNewest"`: the frame is dropped for that connection.
+ * - `"dropOldest"`: the oldest queued frame is dropped to make room (a sliding queue).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SlowConsumerPolicy = "close" | "dropNewest" | "dropOldest"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Written once, first thing on every stream, as `retry:`. Absent: a comment opens the stream instead. */
+  readonly retry?: Duration.DurationInput | undefined
+  /** A heartbeat comment is written when nothing was written for this long. Absent or zero: no heartbeats. */
+  readonly keepAlive?: Duration.DurationInput | undefined
+  /** Frames each connection buffers. Default 256. */
+  readonly bufferCapacity?: number | undefined
+  /** Default `"close"`. */
+  readonly slowConsumer?: SlowConsumerPolicy | undefined
+  /** How long a send waits on a full queue under the `"close"` policy. Default 5 seconds. */
+  readonly sendTimeout?: Duration.DurationInput | undefined
+  /**
+   * `"replace"` (default, as the Go seed): a new connection under an id closes the previous one.
+   * `"multiple"`: several connections per id are kept (a user with two tabs); a send to the id reaches all.
+   */
+  readonly connectionsPerId?: "replace" | "multiple" | undefined
+  /** The most connections in all; past it a connect is answered `503` with `Retry-After`. */
+  readonly maxConnections?: number | undefined
+  /** The most connections per id (with `connectionsPerId: "multiple"`); past it, `503` with `Retry-After`. */
+  readonly maxConnectionsPerId?: number | undefined
+  /** The `Retry-After` of a `503`. Default 5 seconds. */
+  readonly retryAfter?: Duration.DurationInput | undefined
+  /** How long shutdown waits for responses to end before aborting them. Default 5 seconds. */
+  readonly shutdownTimeout?: Duration.DurationInput | undefined
+  /**
+   * At shutdown every connection is told `retry: <retry> + random(0, shutdownJitter)` before it is closed, so
+   * that thousands of clients do not reconnect in the same instant. Default 5 seconds.
+   */
+  readonly shutdownJitter?: Duration.DurationInput | undefined
+  /** Names the server in metrics (`sse_server` label) and spans. Default `"default"`. */
+  readonly name?: string | undefined
+}
+
+/**
+ * Why a send did not reach a connection.
+ *
+ * - `Encode`: the message or typed payload could not be encoded (the cause says why); nothing was written.
+ * - `Closed`: the connection was closed.
+ * - `Dropped`: the slow-consumer policy dropped the frame.
+ * - `SlowConsumer`: the queue stayed full for `sendTimeout`; the connection was closed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const SseServerError: typeof internal.SseServerError = internal.SseServerError
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type SseServerError = internal.SseServerError
+
+/**
+ * A typed event bound to one source.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SourceEvent<A, R> {
+  readonly send: (payload: A, options?: SseEvent.EncodeOptions) => Effect.Effect<void, SseServerError, R>
+}
+
+/**
+ * One connected event source (one open response).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Source<Id> {
+  readonly [SourceTypeId]: SourceTypeId
+  readonly id: Id
+  /**
+   * The request's `Last-Event-ID`: not empty when the client has just reconnected. Cleared once the first
+   * message has been delivered, as the Go seed documents.
+   */
+  readonly lastEventId: Effect.Effect<string>
+  /** Whether the response is still open. */
+  readonly isConnected: Effect.Effect<boolean>
+  /** Sends one message. On a full queue the sender waits (see `SlowConsumerPolicy`). */
+  readonly send: (message: Message.Message) => Effect.Effect<void, SseServerError>
+  /** Sends an encoded frame (see `Encoder`). */
+  readonly sendFrame: (frame: Uint8Array) => Effect.Effect<void, SseServerError>
+  /** Binds a typed event to this source (the seed's `Source.NewEvent`). */
+  readonly event: <A, I, R>(event: SseEvent.SseEvent<A, I, R>) => SourceEvent<A, R>
+  /** Ends the response after the frames already queued. */
+  readonly close: Effect.Effect<void>
+}
+
+/**
+ * A typed event bound to a whole server (the seed's `Server.NewEvent`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServerEvent<Id, A, R> {
+  /**
+   * Sends to every source. Given a value, it is encoded once and the same bytes go to every connection; given a
+   * function of the source's id and last event id, each source gets its own payload.
+   */
+  readonly send: (
+    payload: A | ((id: Id, lastEventId: string) => A),
+    options?: SseEvent.EncodeOptions
+  ) => Effect.Effect<void, SseServerError, R>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SseServer<Id> {
+  readonly [TypeId]: TypeId
+  /**
+   * Registers the current request as the source `id` and returns the response that streams it (the seed's
+   * `NewSource`). Everything the connection holds belongs to the request's scope. Past a connection limit, or
+   * during shutdown, the response is a `503` with `Retry-After`.
+   */
+  readonly connect: (
+    id: Id
+  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest | Scope.Scope>
+  /** The newest open connection of an id (the seed's `Get`). */
+  readonly get: (id: Id) => Effect.Effect<Option.Option<Source<Id>>>
+  /** Every open connection of an id. */
+  readonly getAll: (id: Id) => Effect.Effect<ReadonlyArray<Source<Id>>>
+  /** The number of open connections (the seed's `Len`). */
+  readonly size: Effect.Effect<number>
+  /** Every open connection (the seed's `Range`). */
+  readonly sources: Effect.Effect<ReadonlyArray<Source<Id>>>
+  /** Sends a message to every connection of an id; true when at least one took it. */
+  readonly send: (id: Id, message: Message.Message) => Effect.Effect<boolean, SseServerError>
+  /** Sends a message to every connection, encoded once. */
+  readonly broadcast: (message: Message.Message) => Effect.Effect<void, SseServerError>
+  /** Sends an encoded frame to every connection. */
+  readonly broadcastFrame: (frame: Uint8Array) => Effect.Effect<void>
+  /** Binds a typed event to the server (the seed's `NewEvent`). */
+  readonly event: <A, I, R>(event: SseEvent.SseEvent<A, I, R>) => ServerEvent<Id, A, R>
+}
+
+/**
+ * Builds a server whose lifetime is the current scope: closing it ends every response.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: <Id>(options?: Options) => Effect.Effect<SseServer<Id>, never, Scope.Scope> = internal.make
+
+/**
+ * A Layer for a server under the app's own tag. An app can run several servers, each under its own tag.
+ *
+ * @example
+ * ```ts
+ * import { Context } from "effect"
+ * import { SseServer } from "effect-sse"
+ *
+ * class Notifications extends Context.Tag("app/Notifications")<Notifications, SseServer.SseServer<number>>() {}
+ *
+ * const NotificationsLive = SseServer.layer(Notifications, { retry: "3 seconds", keepAlive: "15 seconds" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <Self, Id>(
+  tag: Context.Tag<Self, SseServer<Id>>,
+  options?: Options
+): Layer.Layer<Self> => Layer.scoped(tag, make<Id>(options))
+
+/**
+ * A Layer reading the options from Effect `Config`.
+ *
+ * @example
+ * ```ts
+ * import { Config, Context } from "effect"
+ * import { SseServer } from "effect-sse"
+ *
+ * class Events extends Context.Tag("app/Events")<Events, SseServer.SseServer<string>>() {}
+ *
+ * const EventsLive = SseServer.layerConfig(Events, {
+ *   retry: Config.duration("SSE_RETRY").pipe(Config.withDefault("3 seconds")),
+ *   keepAlive: Config.duration("SSE_KEEP_ALIVE").pipe(Config.withDefault("15 seconds")),
+ *   bufferCapacity: Config.integer("SSE_BUFFER").pipe(Config.withDefault(256))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = <Self, Id>(
+  tag: Context.Tag<Self, SseServer<Id>>,
+  options: Config.Config.Wrap<Options>
+): Layer.Layer<Self, ConfigError.ConfigError> => Layer.scoped(tag, internal.makeConfig<Id>(options))
+
+/**
+ * The SSE endpoint as an Effect, for a route handler: reads the server from its tag and connects the current
+ * request under `id`. Use it after authenticating.
+ *
+ * @example
+ * ```ts
+ * import { HttpRouter, HttpServerRequest } from "@effect/platform"
+ * import { Context, Effect } from "effect"
+ * import { SseServer } from "effect-sse"
+ *
+ * class Events extends Context.Tag("app/Events")<Events, SseServer.SseServer<string>>() {}
+ *
+ * const route = HttpRouter.get(
+ *   "/events",
+ *   Effect.gen(function*() {
+ *     const request = yield* HttpServerRequest.HttpServerRequest
+ *     const user = request.headers["x-user"] ?? "anonymous" // authenticate here
+ *     return yield* SseServer.connect(Events, user)
+ *   })
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category routes
+ */
+export const connect: <Self, Id>(
+  tag: Context.Tag<Self, SseServer<Id>>,
+  id: Id
+) => Effect.Effect<
+  HttpServerResponse.HttpServerResponse,
+  never,
+  Self | HttpServerRequest.HttpServerRequest | Scope.Scope
+> = internal.connect
+
+/**
+ * An SSE endpoint in one line: the id comes from an Effect run per request (route params, headers, a session).
+ *
+ * @example
+ * ```ts
+ * import { HttpRouter } from "@effect/platform"
+ * import { Context, Effect } from "effect"
+ * import { SseServer } from "effect-sse"
+ *
+ * class Events extends Context.Tag("app/Events")<Events, SseServer.SseServer<string>>() {}
+ *
+ * const router = HttpRouter.empty.pipe(
+ *   HttpRouter.get("/events/:id", SseServer.handler(Events, Effect.map(HttpRouter.params, (p) => p.id ?? "")))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category routes
+ */
+export const handler: <Self, Id, E, R>(
+  tag: Context.Tag<Self, SseServer<Id>>,
+  id: Effect.Effect<Id, E, R>
+) => Effect.Effect<
+  HttpServerResponse.HttpServerResponse,
+  E,
+  R | Self | HttpServerRequest.HttpServerRequest | Scope.Scope
+> = internal.handler
+
+/**
+ * The metrics every server updates, labelled `sse_server` with its name: open connections (gauge), and counters
+ * of connections refused, frames sent, frames dropped and bytes written.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const metrics: typeof internal.metrics = internal.metrics

@@ -1,0 +1,246 @@
+import * as Chunk from "effect/Chunk"
+import type * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
+import * as Encoder from "../Encoder.js"
+import type * as Message from "../Message.js"
+import type * as SseEvent from "../SseEvent.js"
+import type * as SseServer from "../SseServer.js"
+
+/** @internal */
+export const SourceTypeId: SseServer.SourceTypeId = Symbol.for("effect-sse/SseServer/Source") as SseServer.SourceTypeId
+
+/** @internal */
+export const heartbeatFrame: Uint8Array = Encoder.comment()
+
+// Ends the stream gracefully: frames queued before it are still written. Compared by identity.
+const END = new Uint8Array(0)
+
+/** What a server shares with every connection it owns. @internal */
+export interface ServerContext {
+  readonly policy: SseServer.SlowConsumerPolicy
+  readonly capacity: number
+  readonly sendTimeout: number
+  readonly now: () => number
+  readonly unregister: (connection: Connection<unknown>) => void
+  readonly onDropped: (frames: number) => void
+  readonly onWritten: (frames: number, bytes: number) => void
+  /** Runs a connection's backlog fiber in the server's scope. */
+  readonly fork: (effect: Effect.Effect<void>) => void
+  readonly error: (reason: SseServer.SseServerError["reason"], id: unknown, cause?: unknown) => SseServer.SseServerError
+}
+
+/**
+ * One open response. Its frame queue, heartbeat fiber and registry entry belong to the request's scope, so
+ * however the response ends (client gone, `close`, shutdown, write error) they are released together.
+ *
+ * @internal
+ */
+export class Connection<Id> implements SseServer.Source<Id> {
+  readonly [SourceTypeId]: SseServer.SourceTypeId = SourceTypeId
+  /** When a batch was last handed to the socket (clock milliseconds): heartbeats only fill silences. */
+  lastWrite: number
+  /** Frames waiting, in order, for room in a full queue (policies `"close"` and `"dropOldest"`). */
+  private readonly backlog: Array<Uint8Array> = []
+  private draining = false
+  private closing = false
+  private ended = false
+  private delivered = false
+  private lastEventIdValue: string
+
+  constructor(
+    readonly id: Id,
+    readonly queue: Queue.Queue<Uint8Array>,
+    readonly done: Deferred.Deferred<void>,
+    private readonly fiber: Fiber.RuntimeFiber<unknown, unknown>,
+    private readonly destroySocket: () => void,
+    private readonly server: ServerContext,
+    lastEventId: string
+  ) {
+    this.lastEventIdValue = lastEventId
+    this.lastWrite = server.now()
+  }
+
+  get isOpen(): boolean {
+    return !this.closing && !this.ended
+  }
+
+  // --- writing: the response body ---
+
+  /** The response body: the prelude at once (so that clients see the stream open), then batches of frames. */
+  body(prelude: Uint8Array): Stream.Stream<Uint8Array> {
+    const pull: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<never>> = Effect.suspend(() =>
+      this.ended
+        ? Effect.fail(Option.none())
+        : Effect.map(Queue.takeBetween(this.queue, 1, this.server.capacity + 1), (frames) => this.batch(frames))
+    )
+    return Stream.concat(Stream.succeed(prelude), Stream.repeatEffectChunkOption(pull))
+  }
+
+  /** Everything waiting in the queue goes out as one buffer: one write for many frames under load. */
+  private batch(frames: Chunk.Chunk<Uint8Array>): Chunk.Chunk<Uint8Array> {
+    const array = Chunk.toReadonlyArray(frames)
+    let count = 0
+    let bytes = 0
+    let message = false
+    for (const frame of array) {
+      if (frame === END) {
+        this.ended = true
+        break
+      }
+      count++
+      bytes += frame.length
+      if (frame !== heartbeatFrame) message = true
+    }
+    if (message && !this.delivered) {
+      // As the seed documents: Last-Event-ID tells of a reconnection until new content has been delivered.
+      this.delivered = true
+      this.lastEventIdValue = ""
+    }
+    if (count === 0) return Chunk.empty()
+    this.lastWrite = this.server.now()
+    this.server.onWritten(count, bytes)
+    if (count === 1) return Chunk.of(array[0]!)
+    const out = new Uint8Array(bytes)
+    let offset = 0
+    for (let i = 0; i < count; i++) {
+      out.set(array[i]!, offset)
+      offset += array[i]!.length
+    }
+    return Chunk.of(out)
+  }
+
+  // --- sending ---
+
+  /**
+   * Offers a frame without waiting. True when it is queued, or (policies `"close"` and `"dropOldest"`) placed in
+   * the backlog behind which a background fiber feeds the queue in order; false when the connection is closed or
+   * the policy dropped the frame. A `"close"` backlog never grows past the queue's capacity: past that, the
+   * consumer is too slow and the connection is aborted.
+   */
+  unsafeOffer(frame: Uint8Array): boolean {
+    if (!this.isOpen) return false
+    if (this.backlog.length === 0 && this.queue.unsafeOffer(frame)) return true
+    if (this.server.policy === "dropNewest") {
+      this.server.onDropped(1)
+      return false
+    }
+    if (this.server.policy === "close" && this.backlog.length >= this.server.capacity) {
+      this.abort()
+      return false
+    }
+    // A sliding queue takes every frame in the end, displacing the oldest one.
+    if (this.server.policy === "dropOldest") this.server.onDropped(1)
+    this.backlog.push(frame)
+    this.startDraining()
+    return true
+  }
+
+  /** Heartbeats and retry hints: skipped when frames are waiting, since a write is coming anyway. */
+  offerControl(frame: Uint8Array): void {
+    if (this.isOpen && this.backlog.length === 0) this.queue.unsafeOffer(frame)
+  }
+
+  /** Ends the response after the frames already queued. */
+  unsafeClose(): void {
+    if (!this.isOpen) return
+    this.closing = true
+    if (this.backlog.length === 0 && this.queue.unsafeOffer(END)) return
+    this.backlog.push(END)
+    this.startDraining()
+  }
+
+  /** Ends the response now, discarding what is queued: for slow consumers and the shutdown deadline. */
+  abort(): void {
+    if (this.ended) return
+    this.ended = true
+    this.server.onDropped(this.backlog.length + Option.getOrElse(this.queue.unsafeSize(), () => 0))
+    this.backlog.length = 0
+    // The Node writer may be waiting for a full socket to drain: interrupting the response fiber releases what
+    // the connection holds, and destroying the socket frees what Node holds.
+    this.fiber.unsafeInterruptAsFork(FiberId.none)
+    this.destroySocket()
+  }
+
+  /** Waits for room for one frame, at most `sendTimeout` under the `"close"` policy. */
+  private offerWaiting(frame: Uint8Array): Effect.Effect<"queued" | "closed" | "timeout"> {
+    const offer = Queue.offer(this.queue, frame)
+    const bounded = this.server.policy === "close"
+      ? Effect.timeoutTo(offer, { duration: this.server.sendTimeout, onTimeout: () => false, onSuccess: () => true })
+      : offer
+    // An offer to a queue shut down meanwhile is an interruption of the offerer: read it as "closed".
+    return Effect.map(
+      Effect.exit(bounded),
+      (exit) => Exit.isSuccess(exit) ? (exit.value ? "queued" : "timeout") : "closed"
+    )
+  }
+
+  private startDraining(): void {
+    if (this.draining) return
+    this.draining = true
+    const drain: Effect.Effect<void> = Effect.suspend(() => {
+      const frame = this.backlog[0]
+      if (frame === undefined || this.ended) {
+        this.draining = false
+        return Effect.void
+      }
+      return Effect.flatMap(this.offerWaiting(frame), (result) => {
+        if (result === "timeout") this.abort()
+        if (result !== "queued") {
+          this.draining = false
+          return Effect.void
+        }
+        this.backlog.shift()
+        return drain
+      })
+    })
+    this.server.fork(drain)
+  }
+
+  // --- Source ---
+
+  readonly lastEventId: Effect.Effect<string> = Effect.sync(() => this.lastEventIdValue)
+
+  readonly isConnected: Effect.Effect<boolean> = Effect.sync(() => this.isOpen)
+
+  readonly close: Effect.Effect<void> = Effect.sync(() => this.unsafeClose())
+
+  sendFrame(frame: Uint8Array): Effect.Effect<void, SseServer.SseServerError> {
+    return Effect.suspend(() => {
+      if (!this.isOpen) return Effect.fail(this.server.error("Closed", this.id))
+      if (this.backlog.length === 0 && this.queue.unsafeOffer(frame)) return Effect.void
+      if (this.server.policy !== "close" || this.backlog.length > 0) {
+        return this.unsafeOffer(frame) ? Effect.void : Effect.fail(this.server.error("Dropped", this.id))
+      }
+      // The seed's blocking send: the sender waits for room, at most `sendTimeout`.
+      return Effect.flatMap(this.offerWaiting(frame), (result) => {
+        if (result === "queued") return Effect.void
+        if (result === "timeout") this.abort()
+        return Effect.fail(this.server.error(result === "timeout" ? "SlowConsumer" : "Closed", this.id))
+      })
+    })
+  }
+
+  send(message: Message.Message): Effect.Effect<void, SseServer.SseServerError> {
+    return Either.match(Encoder.encode(message), {
+      onLeft: (cause) => Effect.fail(this.server.error("Encode", this.id, cause)),
+      onRight: (frame) => this.sendFrame(frame)
+    })
+  }
+
+  event<A, I, R>(event: SseEvent.SseEvent<A, I, R>): SseServer.SourceEvent<A, R> {
+    return {
+      send: (payload, options) =>
+        Effect.flatMap(
+          Effect.mapError(event.encodeFrame(payload, options), (cause) => this.server.error("Encode", this.id, cause)),
+          (frame) => this.sendFrame(frame)
+        )
+    }
+  }
+}

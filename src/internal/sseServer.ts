@@ -1,0 +1,328 @@
+import * as Headers from "@effect/platform/Headers"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import type * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as FiberSet from "effect/FiberSet"
+import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
+import * as MutableHashMap from "effect/MutableHashMap"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Random from "effect/Random"
+import type * as Scope from "effect/Scope"
+import * as Encoder from "../Encoder.js"
+import type * as SseEvent from "../SseEvent.js"
+import type * as SseServer from "../SseServer.js"
+import { Connection, heartbeatFrame, type ServerContext } from "./connection.js"
+
+/** @internal */
+export const TypeId: SseServer.TypeId = Symbol.for("effect-sse/SseServer") as SseServer.TypeId
+
+/** @internal */
+export class SseServerError extends Data.TaggedError("SseServerError")<{
+  readonly reason: "Encode" | "Closed" | "Dropped" | "SlowConsumer"
+  readonly id: unknown
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `${this.reason}: could not send to source ${String(this.id)}`
+  }
+}
+
+/** @internal */
+export const metrics = {
+  connectionsOpen: Metric.gauge("sse_connections_open", { description: "Open SSE connections" }),
+  connectionsRefused: Metric.counter("sse_connections_refused_total", {
+    description: "SSE connections answered 503 (limits or shutdown)",
+    incremental: true
+  }),
+  framesSent: Metric.counter("sse_frames_sent_total", { description: "Frames written to sockets", incremental: true }),
+  framesDropped: Metric.counter("sse_frames_dropped_total", {
+    description: "Frames dropped by the slow-consumer policy or discarded when a connection was aborted",
+    incremental: true
+  }),
+  bytesWritten: Metric.counter("sse_bytes_written_total", {
+    description: "Bytes written to sockets",
+    incremental: true
+  })
+}
+
+const millis = (input: Duration.DurationInput | undefined, fallback: number): number =>
+  input === undefined ? fallback : Duration.toMillis(Duration.decode(input))
+
+const eventStreamHeaders = (request: HttpServerRequest.HttpServerRequest) => {
+  const headers: Record<string, string> = {
+    "cache-control": "no-cache, no-transform",
+    "x-accel-buffering": "no"
+  }
+  // `Connection` is a hop-by-hop header that HTTP/2 forbids: only sent when the request is known to be HTTP/1.x.
+  if ((request.source as { readonly httpVersionMajor?: unknown }).httpVersionMajor === 1) {
+    headers.connection = "keep-alive"
+  }
+  return Headers.fromInput(headers)
+}
+
+// Node's request object, when the platform is Node: lets an aborted connection free its socket at once.
+const socketDestroyer = (request: HttpServerRequest.HttpServerRequest) => () => {
+  const socket = (request.source as { readonly socket?: { readonly destroy?: unknown } }).socket
+  if (socket !== undefined && typeof socket.destroy === "function") socket.destroy()
+}
+
+/** @internal */
+export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServer.SseServer<Id>, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const policy = options.slowConsumer ?? "close"
+    const capacity = Math.max(1, options.bufferCapacity ?? 256)
+    const keepAlive = millis(options.keepAlive, 0)
+    const retryMillis = options.retry === undefined ? undefined : millis(options.retry, 0)
+    const prelude = retryMillis === undefined
+      ? Encoder.comment()
+      : Either.getOrElse(Encoder.retry(retryMillis), () => Encoder.comment())
+    const retryAfterSeconds = Math.max(1, Math.ceil(millis(options.retryAfter, 5000) / 1000))
+    const shutdownTimeout = millis(options.shutdownTimeout, 5000)
+    const shutdownJitter = millis(options.shutdownJitter, 5000)
+    const name = options.name ?? "default"
+    const tags = [MetricLabel.make("sse_server", name)]
+
+    const clock = yield* Effect.clock
+    const runDrainer = yield* FiberSet.makeRuntime<never, void, never>()
+
+    const open = new Set<Connection<Id>>()
+    const byId = MutableHashMap.empty<Id, Array<Connection<Id>>>()
+    const live = new Set<Connection<Id>>()
+    let shuttingDown = false
+
+    const updateOpenGauge = () => metrics.connectionsOpen.unsafeUpdate(open.size, tags)
+
+    const context: ServerContext = {
+      policy,
+      capacity,
+      sendTimeout: millis(options.sendTimeout, 5000),
+      now: () => clock.unsafeCurrentTimeMillis(),
+      unregister: (connection) => {
+        remove(connection as Connection<Id>)
+        live.delete(connection as Connection<Id>)
+      },
+      onDropped: (frames) => {
+        if (frames > 0) metrics.framesDropped.unsafeUpdate(frames, tags)
+      },
+      onWritten: (frames, bytes) => {
+        metrics.framesSent.unsafeUpdate(frames, tags)
+        metrics.bytesWritten.unsafeUpdate(bytes, tags)
+      },
+      fork: (effect) => {
+        runDrainer(effect)
+      },
+      error: (reason, id, cause) => new SseServerError({ reason, id, cause })
+    }
+
+    const remove = (connection: Connection<Id>) => {
+      if (!open.delete(connection)) return
+      const siblings = MutableHashMap.get(byId, connection.id)
+      if (Option.isSome(siblings)) {
+        const rest = siblings.value.filter((c) => c !== connection)
+        if (rest.length === 0) MutableHashMap.remove(byId, connection.id)
+        else MutableHashMap.set(byId, connection.id, rest)
+      }
+      updateOpenGauge()
+    }
+
+    const connectionsOf = (id: Id): ReadonlyArray<Connection<Id>> =>
+      Option.getOrElse(MutableHashMap.get(byId, id), () => [])
+
+    const refuse = (reason: string) => {
+      metrics.connectionsRefused.unsafeUpdate(1, tags)
+      return HttpServerResponse.text(`${reason}: try again in ${retryAfterSeconds} seconds\n`, {
+        status: 503,
+        headers: Headers.fromInput({ "retry-after": String(retryAfterSeconds), "cache-control": "no-store" })
+      })
+    }
+
+    // Checks the limits and registers in one synchronous step, so that concurrent connects cannot overshoot.
+    const admit = (id: Id): string | undefined => {
+      if (shuttingDown) return "The event stream server is shutting down"
+      const siblings = connectionsOf(id)
+      const replacing = options.connectionsPerId !== "multiple" ? siblings.length : 0
+      if (options.maxConnections !== undefined && open.size - replacing >= options.maxConnections) {
+        return "Too many event stream connections"
+      }
+      if (
+        options.connectionsPerId === "multiple" && options.maxConnectionsPerId !== undefined &&
+        siblings.length >= options.maxConnectionsPerId
+      ) {
+        return "Too many event stream connections for this id"
+      }
+      return undefined
+    }
+
+    const register = (connection: Connection<Id>) => {
+      if (options.connectionsPerId !== "multiple") {
+        // As in the seed: the newest connection of an id replaces the previous one, which ends cleanly.
+        for (const previous of connectionsOf(connection.id)) {
+          remove(previous)
+          previous.unsafeClose()
+        }
+      }
+      open.add(connection)
+      live.add(connection)
+      MutableHashMap.set(byId, connection.id, [...connectionsOf(connection.id), connection])
+      updateOpenGauge()
+    }
+
+    const heartbeat = (connection: Connection<Id>): Effect.Effect<never> =>
+      Effect.suspend(() => {
+        const idle = context.now() - connection.lastWrite
+        if (idle >= keepAlive) {
+          connection.offerControl(heartbeatFrame)
+          return Effect.zipRight(Effect.sleep(keepAlive), heartbeat(connection))
+        }
+        return Effect.zipRight(Effect.sleep(keepAlive - idle), heartbeat(connection))
+      })
+
+    const connect = (id: Id) =>
+      Effect.withFiberRuntime<
+        HttpServerResponse.HttpServerResponse,
+        never,
+        HttpServerRequest.HttpServerRequest | Scope.Scope
+      >((fiber) =>
+        Effect.gen(function*() {
+          const request = yield* HttpServerRequest.HttpServerRequest
+          const refused = admit(id)
+          if (refused !== undefined) return refuse(refused)
+          yield* Effect.makeSpanScoped("SseServer.connection", {
+            attributes: { "sse.server": name, "sse.id": String(id) },
+            kind: "server"
+          })
+          const queue = policy === "dropOldest"
+            ? yield* Queue.sliding<Uint8Array>(capacity)
+            : yield* Queue.bounded<Uint8Array>(capacity)
+          const done = yield* Deferred.make<void>()
+          const connection = new Connection<Id>(
+            id,
+            queue,
+            done,
+            fiber,
+            socketDestroyer(request),
+            context,
+            request.headers["last-event-id"] ?? ""
+          )
+          yield* Effect.acquireRelease(
+            Effect.sync(() => register(connection)),
+            () =>
+              Effect.zipRight(
+                Effect.sync(() => context.unregister(connection as Connection<unknown>)),
+                Effect.zipRight(Queue.shutdown(queue), Deferred.succeed(done, undefined))
+              )
+          )
+          if (keepAlive > 0) yield* Effect.forkScoped(heartbeat(connection))
+          return HttpServerResponse.stream(connection.body(prelude), {
+            contentType: "text/event-stream; charset=utf-8",
+            headers: eventStreamHeaders(request)
+          })
+        })
+      )
+
+    const broadcastFrame = (frame: Uint8Array) =>
+      Effect.sync(() => {
+        for (const connection of open) connection.unsafeOffer(frame)
+      })
+
+    const encodeError = (cause: unknown) => new SseServerError({ reason: "Encode", id: undefined, cause })
+
+    const event = <A, I, R>(sseEvent: SseEvent.SseEvent<A, I, R>): SseServer.ServerEvent<Id, A, R> => ({
+      send: (payload, encodeOptions) => {
+        if (typeof payload !== "function") {
+          return Effect.flatMap(
+            Effect.mapError(sseEvent.encodeFrame(payload, encodeOptions), encodeError),
+            broadcastFrame
+          )
+        }
+        const payloadOf = payload as (id: Id, lastEventId: string) => A
+        return Effect.forEach(
+          Array.from(open),
+          (connection) =>
+            Effect.flatMap(connection.lastEventId, (lastEventId) =>
+              Effect.flatMap(
+                Effect.mapError(
+                  sseEvent.encodeFrame(payloadOf(connection.id, lastEventId), encodeOptions),
+                  encodeError
+                ),
+                (frame) => Effect.sync(() => connection.unsafeOffer(frame))
+              )),
+          { discard: true }
+        )
+      }
+    })
+
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        shuttingDown = true
+        const closing = Array.from(live)
+        for (const connection of closing) {
+          const jitter = yield* Random.nextIntBetween(0, Math.max(1, shutdownJitter))
+          const hint = Encoder.retry((retryMillis ?? 0) + jitter)
+          if (Either.isRight(hint)) connection.offerControl(hint.right)
+          connection.unsafeClose()
+        }
+        const allDone = Effect.forEach(closing, (connection) => Deferred.await(connection.done), { discard: true })
+        const finished = yield* Effect.timeoutTo(allDone, {
+          duration: shutdownTimeout,
+          onSuccess: () => true,
+          onTimeout: () => false
+        })
+        if (!finished) {
+          for (const connection of closing) connection.abort()
+          yield* Effect.timeoutTo(allDone, { duration: 1000, onSuccess: () => true, onTimeout: () => false })
+        }
+      })
+    )
+
+    const server: SseServer.SseServer<Id> = {
+      [TypeId]: TypeId,
+      connect,
+      get: (id) => Effect.sync(() => Option.fromNullable(connectionsOf(id).at(-1))),
+      getAll: (id) => Effect.sync(() => connectionsOf(id)),
+      size: Effect.sync(() => open.size),
+      sources: Effect.sync(() => Array.from(open)),
+      send: (id, message) =>
+        Either.match(Encoder.encode(message), {
+          onLeft: (cause) => Effect.fail(new SseServerError({ reason: "Encode", id, cause })),
+          onRight: (frame) =>
+            Effect.map(
+              Effect.forEach(connectionsOf(id), (connection) => Effect.either(connection.sendFrame(frame))),
+              (results) => results.some(Either.isRight)
+            )
+        }),
+      broadcast: (message) =>
+        Either.match(Encoder.encode(message), {
+          onLeft: (cause) => Effect.fail(encodeError(cause)),
+          onRight: broadcastFrame
+        }),
+      broadcastFrame,
+      event
+    }
+    return server
+  })
+
+/** @internal */
+export const makeConfig = <Id>(
+  options: Config.Config.Wrap<SseServer.Options>
+): Effect.Effect<SseServer.SseServer<Id>, ConfigError.ConfigError, Scope.Scope> =>
+  Effect.flatMap(Config.unwrap(options), (resolved) => make<Id>(resolved))
+
+/** @internal */
+export const connect = <Self, Id>(tag: Context.Tag<Self, SseServer.SseServer<Id>>, id: Id) =>
+  Effect.flatMap(tag, (server) => server.connect(id))
+
+/** @internal */
+export const handler = <Self, Id, E, R>(
+  tag: Context.Tag<Self, SseServer.SseServer<Id>>,
+  id: Effect.Effect<Id, E, R>
+) => Effect.flatMap(id, (id) => connect(tag, id))
