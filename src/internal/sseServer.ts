@@ -271,7 +271,10 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
           if (Either.isRight(hint)) connection.offerControl(hint.right)
           connection.unsafeClose()
         }
-        const allDone = Effect.forEach(closing, (connection) => Deferred.await(connection.done), { discard: true })
+        // Finalizers run uninterruptibly: without `interruptible`, the timeouts below could not stop the wait.
+        const allDone = Effect.interruptible(
+          Effect.forEach(closing, (connection) => Deferred.await(connection.done), { discard: true })
+        )
         const finished = yield* Effect.timeoutTo(allDone, {
           duration: shutdownTimeout,
           onSuccess: () => true,

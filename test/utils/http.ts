@@ -36,6 +36,8 @@ export interface Client {
   readonly waitFor: (what: string, condition: () => boolean, ms?: number) => Effect.Effect<void>
   /** Stops reading: the kernel buffers fill and the server sees a slow consumer. */
   readonly pause: () => void
+  /** Reads again. */
+  readonly resume: () => void
   /** Goes away: destroys the socket. */
   readonly destroy: Effect.Effect<void>
 }
@@ -83,6 +85,8 @@ export const connect = (url: string, options: ClientOptions = {}): Effect.Effect
         response.on("close", end)
         response.on("error", end)
         const socket = request.socket
+        // A paused response never emits "end": the socket's own "close" tells that the server went away.
+        socket?.on("close", end)
         resume(Effect.succeed({
           status: response.statusCode ?? 0,
           headers: response.headers,
@@ -92,6 +96,7 @@ export const connect = (url: string, options: ClientOptions = {}): Effect.Effect
           retries: () => retries,
           ended: () => ended,
           pause: () => response.pause(),
+          resume: () => response.resume(),
           destroy: Effect.sync(() => {
             request.destroy()
             socket?.destroy()
