@@ -243,8 +243,8 @@ describe("SseServer: observability", () => {
   it.scoped("metrics count open connections, frames and bytes written, labelled with the server's name", () =>
     Effect.gen(function*() {
       const name = `metrics-${Math.random()}`
-      const tagged = <A extends Metric.Metric<any, any, any>>(metric: A) =>
-        Metric.taggedWithLabels(metric, [MetricLabel.make("sse_server", name)]) as A
+      const labels = [MetricLabel.make("sse_server", name)]
+      const tagged = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>) => Metric.taggedWithLabels(metric, labels)
       const { sse, url } = yield* startServer({ name }, eventsRoute)
       const client = yield* connect(`${url}/events/a`)
       yield* eventually("the source", Effect.map(sse.size, (n) => n === 1))
