@@ -10,7 +10,9 @@ export default defineConfig({
   },
   test: {
     include: ["test/**/*.test.ts"],
-    testTimeout: 30_000,
+    testTimeout: 60_000,
+    // The leak tests read the heap after a forced collection.
+    poolOptions: { forks: { execArgv: ["--expose-gc"] } },
     hookTimeout: 30_000
   }
 })

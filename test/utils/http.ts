@@ -112,7 +112,9 @@ export const connect = (url: string, options: ClientOptions = {}): Effect.Effect
               }
               const timer = setTimeout(() => {
                 cleanup()
-                resume(Effect.dieMessage(`timed out waiting for ${what}; received so far: ${JSON.stringify(text)}`))
+                resume(
+                  Effect.dieMessage(`timed out waiting for ${what}; received last: ${JSON.stringify(text.slice(-300))}`)
+                )
               }, ms)
               const cleanup = () => {
                 clearTimeout(timer)

@@ -1,0 +1,175 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Metric, MetricLabel, Option, Supervisor } from "effect"
+import { Message, SseServer } from "effect-sse"
+import { connect, eventually } from "./utils/http.js"
+import { eventsRoute, startServer } from "./utils/sse.js"
+
+const collectGarbage = () => {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) throw new Error("run the tests with --expose-gc (vitest.config.ts sets it)")
+  gc()
+  gc()
+}
+
+const droppedFrames = (name: string) =>
+  Effect.map(
+    Metric.value(Metric.taggedWithLabels(SseServer.metrics.framesDropped, [MetricLabel.make("sse_server", name)])),
+    (state) => state.count
+  )
+
+describe("SseServer: disconnects", () => {
+  it.scopedLive(
+    "1,000 connect/disconnect cycles leave the registry empty and no fiber or memory behind",
+    () =>
+      Effect.gen(function*() {
+        const supervisor = yield* Supervisor.track
+        const { sse, url } = yield* startServer({ keepAlive: "1 second", retry: "1 second" }, eventsRoute).pipe(
+          Effect.supervised(supervisor)
+        )
+        const cycle = (i: number) =>
+          Effect.scoped(Effect.gen(function*() {
+            const client = yield* connect(`${url}/events/${i % 50}`)
+            yield* client.waitFor("the stream to open", () => client.retries().length === 1)
+          }))
+        const cycles = (from: number, count: number) =>
+          Effect.forEach(Array.from({ length: count }, (_, i) => from + i), cycle, { concurrency: 10, discard: true })
+
+        // Warm up, then measure what 1,000 more cycles leave behind.
+        yield* cycles(0, 200)
+        yield* eventually("the registry to empty", Effect.map(sse.size, (n) => n === 0))
+        yield* eventually("the fibers to end", Effect.map(supervisor.value, (fibers) => fibers.length === 0))
+        collectGarbage()
+        const before = process.memoryUsage().heapUsed
+
+        // While connected, the supervisor does see the connection's fibers (so the check below can fail).
+        yield* Effect.scoped(Effect.gen(function*() {
+          const client = yield* connect(`${url}/events/probe`)
+          yield* client.waitFor("the stream to open", () => client.retries().length === 1)
+          expect((yield* supervisor.value).length).toBeGreaterThan(0)
+        }))
+
+        yield* cycles(200, 1000)
+        yield* eventually("the registry to empty", Effect.map(sse.size, (n) => n === 0))
+        yield* eventually("the fibers to end", Effect.map(supervisor.value, (fibers) => fibers.length === 0))
+        collectGarbage()
+        const grown = process.memoryUsage().heapUsed - before
+        // A leak of even 10 KB per connection would show as 10 MB here.
+        expect(grown).toBeLessThan(8 * 1024 * 1024)
+        expect(Option.isNone(yield* sse.get("0"))).toBe(true)
+      }),
+    120_000
+  )
+})
+
+describe("SseServer: slow consumers", () => {
+  const frame = (i: number) => Message.make({ data: String(i).padStart(8, "0") + "x".repeat(64 * 1024), id: String(i) })
+  const total = 400 // 26 MB: far more than the kernel buffers of a client that reads nothing
+
+  it.scopedLive(
+    "default policy: a client that stops reading is closed and counted; the others keep receiving",
+    () =>
+      Effect.gen(function*() {
+        const name = `slow-close-${Math.random()}`
+        const { sse, url } = yield* startServer({ name, bufferCapacity: 8, sendTimeout: "500 millis" }, eventsRoute)
+        const slow = yield* connect(`${url}/events/slow`)
+        const fast = yield* connect(`${url}/events/fast`)
+        slow.pause()
+        yield* eventually("two sources", Effect.map(sse.size, (n) => n === 2))
+        for (let i = 0; i < total; i++) {
+          yield* sse.broadcast(frame(i))
+          yield* fast.waitFor(`frame ${i}`, () => fast.messages().length === i + 1)
+        }
+        expect(fast.messages().at(-1)?.id).toBe(String(total - 1))
+        yield* eventually("the slow source to be closed", Effect.map(sse.size, (n) => n === 1))
+        expect(Option.isNone(yield* sse.get("slow"))).toBe(true)
+        expect(yield* droppedFrames(name)).toBeGreaterThan(0)
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    "default policy: a send to a full source waits at most sendTimeout, then fails and closes it",
+    () =>
+      Effect.gen(function*() {
+        const { sse, url } = yield* startServer({ bufferCapacity: 2, sendTimeout: "300 millis" }, eventsRoute)
+        const slow = yield* connect(`${url}/events/slow`)
+        slow.pause()
+        yield* eventually("the source", Effect.map(sse.size, (n) => n === 1))
+        const source = Option.getOrThrow(yield* sse.get("slow"))
+        let failure: SseServer.SseServerError | undefined
+        let waited = 0
+        for (let i = 0; i < 2000 && failure === undefined; i++) {
+          const started = Date.now()
+          const result = yield* Effect.either(source.send(frame(i)))
+          if (result._tag === "Left") {
+            failure = result.left
+            waited = Date.now() - started
+          }
+        }
+        expect(failure?.reason).toBe("SlowConsumer")
+        expect(waited).toBeGreaterThanOrEqual(250)
+        expect(yield* source.isConnected).toBe(false)
+        yield* eventually("the registry to empty", Effect.map(sse.size, (n) => n === 0))
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    "dropNewest: a slow client stays connected, loses the newest frames, and the others lose nothing",
+    () =>
+      Effect.gen(function*() {
+        const name = `slow-newest-${Math.random()}`
+        const { sse, url } = yield* startServer({ name, bufferCapacity: 8, slowConsumer: "dropNewest" }, eventsRoute)
+        const slow = yield* connect(`${url}/events/slow`)
+        const fast = yield* connect(`${url}/events/fast`)
+        slow.pause()
+        yield* eventually("two sources", Effect.map(sse.size, (n) => n === 2))
+        for (let i = 0; i < total; i++) {
+          yield* sse.broadcast(frame(i))
+          yield* fast.waitFor(`frame ${i}`, () => fast.messages().length === i + 1)
+        }
+        expect(yield* sse.size).toBe(2)
+        expect(yield* droppedFrames(name)).toBeGreaterThan(0)
+        slow.resume()
+        // The queue is still full when the client starts reading again: markers are dropped until there is room.
+        const hasEnd = () => slow.messages().some((m) => m.id === "end")
+        for (let attempt = 0; attempt < 600 && !hasEnd(); attempt++) {
+          yield* sse.broadcast(Message.make({ data: "end", id: "end" }))
+          yield* Effect.sleep("50 millis")
+        }
+        yield* slow.waitFor("an end marker", hasEnd)
+        const ids = slow.messages().filter((m) => m.id !== "end").map((m) => Number(m.id))
+        expect(ids.length).toBeLessThan(total)
+        // What arrived is a prefix in order: the newest frames were the ones dropped.
+        expect(ids).toEqual(ids.map((_, i) => i))
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    "dropOldest: a slow client stays connected, loses the oldest queued frames, and gets the newest",
+    () =>
+      Effect.gen(function*() {
+        const name = `slow-oldest-${Math.random()}`
+        const { sse, url } = yield* startServer({ name, bufferCapacity: 8, slowConsumer: "dropOldest" }, eventsRoute)
+        const slow = yield* connect(`${url}/events/slow`)
+        const fast = yield* connect(`${url}/events/fast`)
+        slow.pause()
+        yield* eventually("two sources", Effect.map(sse.size, (n) => n === 2))
+        for (let i = 0; i < total; i++) {
+          yield* sse.broadcast(frame(i))
+          yield* fast.waitFor(`frame ${i}`, () => fast.messages().length === i + 1)
+        }
+        expect(yield* sse.size).toBe(2)
+        expect(yield* droppedFrames(name)).toBeGreaterThan(0)
+        slow.resume()
+        yield* slow.waitFor("the newest frame", () => slow.messages().at(-1)?.id === String(total - 1), 30_000)
+        const ids = slow.messages().map((m) => Number(m.id))
+        expect(ids.length).toBeLessThan(total)
+        // In order, with a gap before the newest ones: the oldest queued frames were the ones dropped.
+        expect([...ids].sort((a, b) => a - b)).toEqual(ids)
+        expect(ids.slice(-8)).toEqual(Array.from({ length: 8 }, (_, i) => total - 8 + i))
+      }),
+    120_000
+  )
+})
