@@ -65,24 +65,31 @@ describe("SseServer: slow consumers", () => {
   const frame = (i: number) => Message.make({ data: String(i).padStart(8, "0") + "x".repeat(64 * 1024), id: String(i) })
   const total = 400 // 26 MB: far more than the kernel buffers of a client that reads nothing
 
+  // A slow client that reads nothing and a fast one that must receive every frame.
+  const slowAndFast = (options: SseServer.Options) =>
+    Effect.gen(function*() {
+      const name = `slow-${Math.random()}`
+      const { sse, url } = yield* startServer({ name, bufferCapacity: 8, ...options }, eventsRoute)
+      const slow = yield* connect(`${url}/events/slow`)
+      const fast = yield* connect(`${url}/events/fast`)
+      slow.pause()
+      yield* eventually("two sources", Effect.map(sse.size, (n) => n === 2))
+      for (let i = 0; i < total; i++) {
+        yield* sse.broadcast(frame(i))
+        yield* fast.waitFor(`frame ${i}`, () => fast.messages().length === i + 1)
+      }
+      expect(fast.messages().at(-1)?.id).toBe(String(total - 1))
+      expect(yield* droppedFrames(name)).toBeGreaterThan(0)
+      return { sse, slow }
+    })
+
   it.scopedLive(
     "default policy: a client that stops reading is closed and counted; the others keep receiving",
     () =>
       Effect.gen(function*() {
-        const name = `slow-close-${Math.random()}`
-        const { sse, url } = yield* startServer({ name, bufferCapacity: 8, sendTimeout: "500 millis" }, eventsRoute)
-        const slow = yield* connect(`${url}/events/slow`)
-        const fast = yield* connect(`${url}/events/fast`)
-        slow.pause()
-        yield* eventually("two sources", Effect.map(sse.size, (n) => n === 2))
-        for (let i = 0; i < total; i++) {
-          yield* sse.broadcast(frame(i))
-          yield* fast.waitFor(`frame ${i}`, () => fast.messages().length === i + 1)
-        }
-        expect(fast.messages().at(-1)?.id).toBe(String(total - 1))
+        const { sse } = yield* slowAndFast({ sendTimeout: "500 millis" })
         yield* eventually("the slow source to be closed", Effect.map(sse.size, (n) => n === 1))
         expect(Option.isNone(yield* sse.get("slow"))).toBe(true)
-        expect(yield* droppedFrames(name)).toBeGreaterThan(0)
       }),
     120_000
   )
@@ -118,18 +125,8 @@ describe("SseServer: slow consumers", () => {
     "dropNewest: a slow client stays connected, loses the newest frames, and the others lose nothing",
     () =>
       Effect.gen(function*() {
-        const name = `slow-newest-${Math.random()}`
-        const { sse, url } = yield* startServer({ name, bufferCapacity: 8, slowConsumer: "dropNewest" }, eventsRoute)
-        const slow = yield* connect(`${url}/events/slow`)
-        const fast = yield* connect(`${url}/events/fast`)
-        slow.pause()
-        yield* eventually("two sources", Effect.map(sse.size, (n) => n === 2))
-        for (let i = 0; i < total; i++) {
-          yield* sse.broadcast(frame(i))
-          yield* fast.waitFor(`frame ${i}`, () => fast.messages().length === i + 1)
-        }
+        const { slow, sse } = yield* slowAndFast({ slowConsumer: "dropNewest" })
         expect(yield* sse.size).toBe(2)
-        expect(yield* droppedFrames(name)).toBeGreaterThan(0)
         slow.resume()
         // The queue is still full when the client starts reading again: markers are dropped until there is room.
         const hasEnd = () => slow.messages().some((m) => m.id === "end")
@@ -150,18 +147,8 @@ describe("SseServer: slow consumers", () => {
     "dropOldest: a slow client stays connected, loses the oldest queued frames, and gets the newest",
     () =>
       Effect.gen(function*() {
-        const name = `slow-oldest-${Math.random()}`
-        const { sse, url } = yield* startServer({ name, bufferCapacity: 8, slowConsumer: "dropOldest" }, eventsRoute)
-        const slow = yield* connect(`${url}/events/slow`)
-        const fast = yield* connect(`${url}/events/fast`)
-        slow.pause()
-        yield* eventually("two sources", Effect.map(sse.size, (n) => n === 2))
-        for (let i = 0; i < total; i++) {
-          yield* sse.broadcast(frame(i))
-          yield* fast.waitFor(`frame ${i}`, () => fast.messages().length === i + 1)
-        }
+        const { slow, sse } = yield* slowAndFast({ slowConsumer: "dropOldest" })
         expect(yield* sse.size).toBe(2)
-        expect(yield* droppedFrames(name)).toBeGreaterThan(0)
         slow.resume()
         yield* slow.waitFor("the newest frame", () => slow.messages().at(-1)?.id === String(total - 1), 30_000)
         const ids = slow.messages().map((m) => Number(m.id))

@@ -75,23 +75,19 @@ export const isReceived = (u: unknown): u is Message.Received =>
 export const decodeRetry = (retry: Duration.DurationInput): Duration.Duration =>
   Option.getOrElse(Duration.decodeUnknown(retry), () => Duration.infinity)
 
-/** @internal */
-export const make = (options: Message.MessageInput): Message.Message =>
+// A string `lastEventId` is what makes a message a received one.
+const fromInput = (options: Message.MessageInput, lastEventId: string | undefined): MessageImpl =>
   new MessageImpl(
     options.event ?? "message",
     options.data,
     options.id,
     options.retry === undefined ? undefined : decodeRetry(options.retry),
-    undefined
+    lastEventId
   )
 
 /** @internal */
+export const make = (options: Message.MessageInput): Message.Message => fromInput(options, undefined)
+
+/** @internal */
 export const makeReceived = (options: Message.ReceivedInput): Message.Received =>
-  // A string `lastEventId` is what makes a message a received one.
-  new MessageImpl(
-    options.event ?? "message",
-    options.data,
-    options.id,
-    options.retry === undefined ? undefined : decodeRetry(options.retry),
-    options.lastEventId
-  ) as Message.Received
+  fromInput(options, options.lastEventId) as Message.Received
