@@ -4,6 +4,7 @@
  */
 import * as os from "node:os"
 import { runParserBench } from "./parser.js"
+import { runServerBench } from "./server.js"
 
 const quick = process.env.BENCH_QUICK === "1"
 
@@ -14,6 +15,14 @@ const main = async () => {
   )
   console.log(`### Parser\n`)
   console.log(await runParserBench({ size: quick ? 1_000_000 : 8_000_000, rounds: quick ? 3 : 9 }))
+  console.log(`\n### Broadcast fan-out\n`)
+  console.log(
+    await runServerBench({
+      clients: quick ? [100] : [100, 1000],
+      deliveries: quick ? 100_000 : 1_000_000,
+      rounds: quick ? 1 : 3
+    })
+  )
 }
 
 main().catch((error) => {

@@ -1,0 +1,108 @@
+/**
+ * The three servers under test, each answering `GET /events` with an event stream and broadcasting one
+ * ~200-byte event to every client on demand: a bare node:http server writing a pre-encoded frame (the practical
+ * limit), better-sse's channel broadcast, and effect-sse's SseServer.
+ */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import { createChannel, createSession } from "better-sse"
+import { Effect, Exit, Scope } from "effect"
+import { Message, SseServer } from "effect-sse"
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
+
+export interface BenchServer {
+  readonly port: number
+  readonly connections: () => number
+  readonly broadcast: (payload: Payload) => void
+  readonly close: () => Promise<void>
+}
+
+export interface Payload {
+  readonly t: number
+  readonly i: number
+  readonly pad: string
+}
+
+export const makePayload = (i: number): Payload => ({ t: performance.timeOrigin + performance.now(), i, pad: PAD })
+
+// Pads a frame to about 200 bytes.
+const PAD = "p".repeat(130)
+
+const listen = (server: Http.Server) =>
+  new Promise<number>((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)))
+
+const closeServer = (server: Http.Server) =>
+  new Promise<void>((resolve) => {
+    server.closeAllConnections()
+    server.close(() => resolve())
+  })
+
+const bare = async (): Promise<BenchServer> => {
+  const clients = new Set<Http.ServerResponse>()
+  const server = Http.createServer((req, res) => {
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" })
+    res.write(":\n")
+    clients.add(res)
+    req.on("close", () => clients.delete(res))
+  })
+  const port = await listen(server)
+  return {
+    port,
+    connections: () => clients.size,
+    broadcast: (payload) => {
+      const frame = Buffer.from(`event:tick\ndata:${JSON.stringify(payload)}\n\n`)
+      for (const res of clients) res.write(frame)
+    },
+    close: () => closeServer(server)
+  }
+}
+
+const betterSse = async (): Promise<BenchServer> => {
+  const channel = createChannel()
+  const server = Http.createServer(async (req, res) => {
+    const session = await createSession(req, res, { keepAlive: null, retry: null })
+    channel.register(session)
+  })
+  const port = await listen(server)
+  return {
+    port,
+    connections: () => channel.sessionCount,
+    broadcast: (payload) => {
+      channel.broadcast(payload, "tick")
+    },
+    close: () => closeServer(server)
+  }
+}
+
+const effectSse = async (): Promise<BenchServer> => {
+  const scope = Effect.runSync(Scope.make())
+  const { port, sse } = await Effect.runPromise(Scope.extend(
+    Effect.gen(function*() {
+      const server = yield* NodeHttpServer.make(() => Http.createServer(), { port: 0, host: "127.0.0.1" })
+      // Big enough that the flood never meets the slow-consumer policy: every event must arrive.
+      const sse = yield* SseServer.make<number>({ bufferCapacity: 4096, sendTimeout: "60 seconds" })
+      let next = 0
+      yield* server.serve(HttpRouter.empty.pipe(HttpRouter.get("/events", Effect.suspend(() => sse.connect(next++)))))
+      const address = server.address
+      return { port: address._tag === "TcpAddress" ? address.port : 0, sse }
+    }),
+    scope
+  ))
+  return {
+    port,
+    connections: () => Effect.runSync(sse.size),
+    broadcast: (payload) => {
+      Effect.runSync(sse.broadcast(Message.make({ event: "tick", data: JSON.stringify(payload) })))
+    },
+    close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+}
+
+export const servers = {
+  "bare node:http": bare,
+  "better-sse": betterSse,
+  "effect-sse": effectSse
+} as const
+
+export type ServerName = keyof typeof servers
