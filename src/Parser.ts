@@ -179,9 +179,33 @@ export type Item = Message.Received | Comment | Retry
 
 type Input = Chunk.Chunk<string | Uint8Array>
 
-const makeChannel = <A, IE>(
-  options: Options | undefined,
-  callbacks: (push: (a: A) => void) => Callbacks
+/**
+ * A channel running a push parser with callbacks of your own: `callbacks` receives `push`, which adds one value
+ * to the output, and everything pushed while a chunk is parsed goes out as one output chunk. `afterChunk` sees
+ * the parser after each input chunk, e.g. to read its `lastEventId`. What a chunk completed before an error is
+ * still written before the channel fails.
+ *
+ * @example
+ * ```ts
+ * import { Parser } from "effect-sse"
+ * import { Stream } from "effect"
+ *
+ * // Only the ids, and the reconnection times the server asks for.
+ * const ids = Stream.make("id: 1\ndata: a\n\nretry: 10\n").pipe(
+ *   Stream.pipeThroughChannel(Parser.channelWith<string | number>((push) => ({
+ *     onMessage: (message) => push(message.lastEventId),
+ *     onRetry: push
+ *   })))
+ * ) // "1", 10
+ * ```
+ *
+ * @since 0.1.0
+ * @category channels
+ */
+export const channelWith = <A, IE = never>(
+  callbacks: (push: (a: A) => void) => Callbacks,
+  options?: Options,
+  afterChunk?: (parser: IncrementalParser) => void
 ): Channel.Channel<Chunk.Chunk<A>, Input, ParseError | IE, IE, void, unknown> =>
   Channel.suspend(() => {
     let output: Array<A> = []
@@ -198,6 +222,7 @@ const makeChannel = <A, IE>(
           // What the chunk completed before the error still goes out: nothing is lost.
           if (error !== undefined) return Channel.zipRight(Channel.write(take()), Channel.fail(error))
         }
+        if (afterChunk !== undefined) afterChunk(parser)
         return output.length === 0 ? loop : Channel.zipRight(Channel.write(take()), loop)
       },
       onFailure: Channel.failCause,
@@ -219,7 +244,7 @@ const makeChannel = <A, IE>(
 export const channel = <IE = never>(
   options?: Options
 ): Channel.Channel<Chunk.Chunk<Message.Received>, Input, ParseError | IE, IE, void, unknown> =>
-  makeChannel(options, (push) => ({ onMessage: push }))
+  channelWith((push) => ({ onMessage: push }), options)
 
 /**
  * Like `channel`, also emitting comments and `retry` directives.
@@ -230,11 +255,11 @@ export const channel = <IE = never>(
 export const channelItems = <IE = never>(
   options?: Options
 ): Channel.Channel<Chunk.Chunk<Item>, Input, ParseError | IE, IE, void, unknown> =>
-  makeChannel(options, (push) => ({
+  channelWith((push) => ({
     onMessage: push,
     onComment: (text) => push({ _tag: "Comment", text }),
     onRetry: (millis) => push({ _tag: "Retry", retry: Duration.millis(millis) })
-  }))
+  }), options)
 
 /**
  * Decodes a stream of bytes (UTF-8) or text into the messages it carries.

@@ -83,6 +83,15 @@ export interface SseEvent<A, I = A, R = never> extends Pipeable {
 }
 
 /**
+ * Any typed event, whatever its payload: for collections of events, like `SseClient.decodeEvents`'s.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Any = SseEvent<any, any, any>
+
+/**
  * @since 0.1.0
  * @category guards
  */

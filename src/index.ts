@@ -36,3 +36,8 @@ export * as SseEvent from "./SseEvent.js"
  * @since 0.1.0
  */
 export * as SseServer from "./SseServer.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as SseClient from "./SseClient.js"
