@@ -170,6 +170,15 @@ describe("SseClient: validation", () => {
       expect(server.requests.length).toBe(1)
     }))
 
+  it.scopedLive("a refused connection fails with reason Transport, wrapping the HttpClientError", () =>
+    Effect.gen(function*() {
+      // A port that was just free: nothing listens there.
+      const server = yield* Effect.scoped(scripted((res) => res.end()))
+      const error = yield* Effect.flip(collect(SseClient.get(server.url, { reconnect: false })))
+      expect(error.reason).toBe("Transport")
+      expect((error.cause as { _tag?: string })._tag).toBe("RequestError")
+    }))
+
   it.scopedLive("a 200 of another content type fails with reason ContentType and does not reconnect", () =>
     Effect.gen(function*() {
       const server = yield* scripted((res) => res.writeHead(200, { "content-type": "application/json" }).end("{}"))
