@@ -146,3 +146,32 @@ export const make = <A, I, R>(name: string, schema: Schema.Schema<A, I, R>): Sse
     }
   }
 }
+
+/**
+ * The event a server with a history sends first on a reconnection it cannot replay: the client's
+ * `Last-Event-ID` is unknown, has expired, or the history store is unavailable. Events were missed; the client
+ * should fetch a fresh snapshot. Decode it like any typed event, e.g.
+ * `SseClient.decodeEvents({ ReplayGap: SseEvent.ReplayGap, ... })`.
+ *
+ * @example
+ * ```ts
+ * import { SseClient, SseEvent } from "effect-sse"
+ * import { Effect, Stream } from "effect"
+ *
+ * const program = SseClient.get("http://127.0.0.1:3000/events").pipe(
+ *   SseClient.decodeEvents({ ReplayGap: SseEvent.ReplayGap }, { unknown: "surface" }),
+ *   Stream.runForEach((event) =>
+ *     event._tag === "ReplayGap" ? Effect.log(`missed events after ${event.data.lastEventId}: reload`) : Effect.void
+ *   )
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export const ReplayGap: SseEvent<
+  { readonly lastEventId: string; readonly reason: "Unknown" | "Expired" | "Unavailable" }
+> = make(
+  "effect-sse:replay-gap",
+  Schema.Struct({ lastEventId: Schema.String, reason: Schema.Literal("Unknown", "Expired", "Unavailable") })
+)

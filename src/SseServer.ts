@@ -18,6 +18,7 @@ import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import type * as History from "./History.js"
 import * as connection from "./internal/connection.js"
 import * as internal from "./internal/sseServer.js"
 import type * as Message from "./Message.js"
@@ -105,6 +106,8 @@ export interface Options {
  * - `Closed`: the connection was closed.
  * - `Dropped`: the slow-consumer policy dropped the frame.
  * - `SlowConsumer`: the queue stayed full for `sendTimeout`; the connection was closed.
+ * - `History`: the message was delivered to this process's sources, but the history (e.g. Redis) could not
+ *   record it, so other processes and later replays do not have it. The cause is the `HistoryError`.
  *
  * @since 0.1.0
  * @category errors
@@ -141,6 +144,11 @@ export interface Source<Id> {
    * message has been delivered, as the Go seed documents.
    */
   readonly lastEventId: Effect.Effect<string>
+  /**
+   * How the source began: `Fresh`, `Replayed` (missed frames went out first), or `Gap` (they could not be
+   * replayed; the client was sent `SseEvent.ReplayGap`, and the app may send a fresh snapshot). Needs a history.
+   */
+  readonly resume: History.Resume
   /** Whether the response is still open. */
   readonly isConnected: Effect.Effect<boolean>
   /** Sends one message. On a full queue the sender waits (see `SlowConsumerPolicy`). */

@@ -41,3 +41,10 @@ export * as SseServer from "./SseServer.js"
  * @since 0.1.0
  */
 export * as SseClient from "./SseClient.js"
+
+/**
+ * Recent frames with their ids, replayed to clients that reconnect with `Last-Event-ID`; in memory or on Redis.
+ *
+ * @since 0.1.0
+ */
+export * as History from "./History.js"

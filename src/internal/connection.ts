@@ -1,7 +1,6 @@
 import * as Chunk from "effect/Chunk"
 import type * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
@@ -9,6 +8,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as Encoder from "../Encoder.js"
+import type * as History from "../History.js"
 import type * as Message from "../Message.js"
 import type * as SseEvent from "../SseEvent.js"
 import type * as SseServer from "../SseServer.js"
@@ -22,6 +22,18 @@ export const heartbeatFrame: Uint8Array = Encoder.comment()
 // Ends the stream gracefully: frames queued before it are still written. Compared by identity.
 const END = new Uint8Array(0)
 
+/**
+ * A message ready to send: its frame, its history key when it was recorded (to tell replayed frames from live
+ * ones), and the error to report once it is delivered locally, when the history could not record it.
+ *
+ * @internal
+ */
+export interface Prepared {
+  readonly frame: Uint8Array
+  readonly key: string | undefined
+  readonly failure: SseServer.SseServerError | undefined
+}
+
 /** What a server shares with every connection it owns. @internal */
 export interface ServerContext {
   readonly policy: SseServer.SlowConsumerPolicy
@@ -34,6 +46,8 @@ export interface ServerContext {
   /** Runs a connection's backlog fiber in the server's scope. */
   readonly fork: (effect: Effect.Effect<void>) => void
   readonly error: (reason: SseServer.SseServerError["reason"], id: unknown, cause?: unknown) => SseServer.SseServerError
+  /** Encodes a message for one source's id, or for all (`undefined`), recording it when there is a history. */
+  readonly prepare: (target: unknown, message: Message.Message) => Effect.Effect<Prepared, SseServer.SseServerError>
 }
 
 /**
@@ -53,6 +67,9 @@ export class Connection<Id> implements SseServer.Source<Id> {
   private ended = false
   private delivered = false
   private lastEventIdValue: string
+  /** While a replay is read from the history: live frames wait here, with their history keys. */
+  private pending: Array<{ readonly frame: Uint8Array; readonly key: string | undefined }> | undefined = undefined
+  resume: History.Resume = { _tag: "Fresh" }
 
   constructor(
     readonly id: Id,
@@ -124,8 +141,12 @@ export class Connection<Id> implements SseServer.Source<Id> {
    * the policy dropped the frame. A `"close"` backlog never grows past the queue's capacity: past that, the
    * consumer is too slow and the connection is aborted.
    */
-  unsafeOffer(frame: Uint8Array): boolean {
+  unsafeOffer(frame: Uint8Array, key?: string): boolean {
     if (!this.isOpen) return false
+    if (this.pending !== undefined) {
+      this.pending.push({ frame, key })
+      return true
+    }
     if (this.backlog.length === 0 && this.queue.unsafeOffer(frame)) return true
     if (this.server.policy === "dropNewest") {
       this.server.onDropped(1)
@@ -203,6 +224,22 @@ export class Connection<Id> implements SseServer.Source<Id> {
     this.server.fork(drain)
   }
 
+  // --- replay ---
+
+  /** From now until `endReplay`, live frames are held back, so that the replay goes out first. */
+  startReplay(): void {
+    this.pending = []
+  }
+
+  /** Releases the live frames held back, but those the replay already carried: no gap, no duplicate. */
+  endReplay(replayed: ReadonlySet<string>): void {
+    const pending = this.pending ?? []
+    this.pending = undefined
+    for (const { frame, key } of pending) {
+      if (key === undefined || !replayed.has(key)) this.unsafeOffer(frame, key)
+    }
+  }
+
   // --- Source ---
 
   readonly lastEventId: Effect.Effect<string> = Effect.sync(() => this.lastEventIdValue)
@@ -211,9 +248,13 @@ export class Connection<Id> implements SseServer.Source<Id> {
 
   readonly close: Effect.Effect<void> = Effect.sync(() => this.unsafeClose())
 
-  sendFrame(frame: Uint8Array): Effect.Effect<void, SseServer.SseServerError> {
+  sendFrame(frame: Uint8Array, key?: string): Effect.Effect<void, SseServer.SseServerError> {
     return Effect.suspend(() => {
       if (!this.isOpen) return Effect.fail(this.server.error("Closed", this.id))
+      if (this.pending !== undefined) {
+        this.unsafeOffer(frame, key)
+        return Effect.void
+      }
       if (this.backlog.length === 0 && this.queue.unsafeOffer(frame)) return Effect.void
       if (this.server.policy !== "close" || this.backlog.length > 0) {
         return this.unsafeOffer(frame) ? Effect.void : Effect.fail(this.server.error("Dropped", this.id))
@@ -227,19 +268,22 @@ export class Connection<Id> implements SseServer.Source<Id> {
     })
   }
 
+  /** Sends a prepared message, then reports the history's failure, if any, once it is delivered here. */
+  sendPrepared(prepared: Prepared): Effect.Effect<void, SseServer.SseServerError> {
+    const sent = this.sendFrame(prepared.frame, prepared.key)
+    return prepared.failure === undefined ? sent : Effect.zipRight(sent, Effect.fail(prepared.failure))
+  }
+
   send(message: Message.Message): Effect.Effect<void, SseServer.SseServerError> {
-    return Either.match(Encoder.encode(message), {
-      onLeft: (cause) => Effect.fail(this.server.error("Encode", this.id, cause)),
-      onRight: (frame) => this.sendFrame(frame)
-    })
+    return Effect.flatMap(this.server.prepare(this.id, message), (prepared) => this.sendPrepared(prepared))
   }
 
   event<A, I, R>(event: SseEvent.SseEvent<A, I, R>): SseServer.SourceEvent<A, R> {
     return {
       send: (payload, options) =>
         Effect.flatMap(
-          Effect.mapError(event.encodeFrame(payload, options), (cause) => this.server.error("Encode", this.id, cause)),
-          (frame) => this.sendFrame(frame)
+          Effect.mapError(event.encode(payload, options), (cause) => this.server.error("Encode", this.id, cause)),
+          (message) => this.send(message)
         )
     }
   }

@@ -16,23 +16,31 @@ import * as MutableHashMap from "effect/MutableHashMap"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as Encoder from "../Encoder.js"
-import type * as SseEvent from "../SseEvent.js"
+import * as History from "../History.js"
+import * as Message from "../Message.js"
+import * as SseEvent from "../SseEvent.js"
 import type * as SseServer from "../SseServer.js"
-import { Connection, heartbeatFrame, type ServerContext } from "./connection.js"
+import { Connection, heartbeatFrame, type Prepared, type ServerContext } from "./connection.js"
 
 /** @internal */
 export const TypeId: SseServer.TypeId = Symbol.for("effect-sse/SseServer") as SseServer.TypeId
 
 /** @internal */
 export class SseServerError extends Data.TaggedError("SseServerError")<{
-  readonly reason: "Encode" | "Closed" | "Dropped" | "SlowConsumer"
+  readonly reason: "Encode" | "Closed" | "Dropped" | "SlowConsumer" | "History"
   readonly id: unknown
   readonly cause?: unknown
 }> {
   override get message(): string {
-    return `${this.reason}: could not send to source ${String(this.id)}`
+    return this.reason === "History"
+      ? `History: delivered here, but the history could not record it for ${
+        this.id === undefined ? "every source" : `source ${String(this.id)}`
+      }`
+      : `${this.reason}: could not send to source ${String(this.id)}`
   }
 }
 
@@ -51,8 +59,34 @@ export const metrics = {
   bytesWritten: Metric.counter("sse_bytes_written_total", {
     description: "Bytes written to sockets",
     incremental: true
+  }),
+  historyFailures: Metric.counter("sse_history_failures_total", {
+    description: "Messages delivered locally that the history could not record (its store was unavailable)",
+    incremental: true
   })
 }
+
+const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+  if (parts.length === 1) return parts[0]!
+  let length = 0
+  for (const part of parts) length += part.length
+  const out = new Uint8Array(length)
+  let offset = 0
+  for (const part of parts) {
+    out.set(part, offset)
+    offset += part.length
+  }
+  return out
+}
+
+const gapFrame = (lastEventId: string, reason: "Unknown" | "Expired" | "Unavailable"): Uint8Array =>
+  Either.getOrElse(
+    Either.flatMap(
+      Schema.encodeEither(SseEvent.ReplayGap.dataSchema)({ lastEventId, reason }),
+      (data) => Encoder.encode(Message.make({ event: SseEvent.ReplayGap.name, data }))
+    ),
+    () => Encoder.comment("replay gap")
+  )
 
 const millis = (input: Duration.DurationInput | undefined, fallback: number): number =>
   input === undefined ? fallback : Duration.toMillis(Duration.decode(input))
@@ -92,6 +126,7 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
     const tags = [MetricLabel.make("sse_server", name)]
 
     const clock = yield* Effect.clock
+    const history = yield* Effect.serviceOption(History.History)
     const runDrainer = yield* FiberSet.makeRuntime<never, void, never>()
 
     const open = new Set<Connection<Id>>()
@@ -120,7 +155,82 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
       fork: (effect) => {
         runDrainer(effect)
       },
-      error: (reason, id, cause) => new SseServerError({ reason, id, cause })
+      error: (reason, id, cause) => new SseServerError({ reason, id, cause }),
+      prepare: (target, message) => prepare(target as Id | undefined, message)
+    }
+
+    const encodePlain = (target: Id | undefined, message: Message.Message): Effect.Effect<Prepared, SseServerError> =>
+      Either.match(Encoder.encode(message), {
+        onLeft: (cause) => Effect.fail(new SseServerError({ reason: "Encode", id: target, cause })),
+        onRight: (frame) => Effect.succeed({ frame, key: undefined, failure: undefined })
+      })
+
+    // With a history, every message is recorded (and given an id) before it goes out. When the store is down,
+    // the message is still delivered here, and the sender is told that the history did not get it.
+    const prepare: (target: Id | undefined, message: Message.Message) => Effect.Effect<Prepared, SseServerError> =
+      Option.isNone(history) ?
+        encodePlain :
+        (target, message) =>
+          Effect.matchEffect(history.value.append(target === undefined ? undefined : String(target), message), {
+            onSuccess: (entry) => Effect.succeed({ frame: entry.frame, key: entry.key, failure: undefined }),
+            onFailure: (error) =>
+              error.reason === "Encode"
+                ? Effect.fail(new SseServerError({ reason: "Encode", id: target, cause: error.cause }))
+                : Effect.zipRight(
+                  Effect.zipRight(
+                    Effect.sync(() => metrics.historyFailures.unsafeUpdate(1, tags)),
+                    Effect.logWarning("effect-sse: the history could not record a message", error)
+                  ),
+                  Effect.map(encodePlain(target, message), (prepared) => ({
+                    ...prepared,
+                    failure: new SseServerError({ reason: "History", id: target, cause: error })
+                  }))
+                )
+          })
+
+    const reportFailure = (prepared: Prepared): Effect.Effect<void, SseServerError> =>
+      prepared.failure === undefined ? Effect.void : Effect.fail(prepared.failure)
+
+    const deliverAll = (prepared: Prepared) =>
+      Effect.suspend(() => {
+        for (const connection of open) connection.unsafeOffer(prepared.frame, prepared.key)
+        return reportFailure(prepared)
+      })
+
+    // Entries that other processes recorded: delivered to the sources connected here.
+    if (Option.isSome(history)) {
+      yield* history.value.remote.pipe(
+        Stream.runForEach((entry) =>
+          Effect.sync(() => {
+            for (const connection of open) {
+              if (entry.target === undefined || String(connection.id) === entry.target) {
+                connection.unsafeOffer(entry.frame, entry.key)
+              }
+            }
+          })
+        ),
+        Effect.forkScoped
+      )
+    }
+
+    // A reconnection with Last-Event-ID: the source holds live frames back while the history is read, so the
+    // missed frames go out first and none is lost or repeated at the hand-over.
+    const resume = (connection: Connection<Id>, lastEventId: string): Effect.Effect<Uint8Array | undefined> => {
+      if (Option.isNone(history) || lastEventId === "") return Effect.succeed(undefined)
+      connection.startReplay()
+      return Effect.map(Effect.either(history.value.since(lastEventId, String(connection.id))), (result) => {
+        const replay: History.Replay | { readonly _tag: "Gap"; readonly reason: "Unavailable" } = Either.isRight(result)
+          ? result.right
+          : { _tag: "Gap", reason: "Unavailable" }
+        if (replay._tag === "Gap") {
+          connection.resume = { _tag: "Gap", reason: replay.reason, lastEventId }
+          connection.endReplay(new Set())
+          return gapFrame(lastEventId, replay.reason)
+        }
+        connection.resume = { _tag: "Replayed", count: replay.entries.length }
+        connection.endReplay(new Set(replay.entries.map((entry) => entry.key)))
+        return concat(replay.entries.map((entry) => entry.frame))
+      })
     }
 
     const remove = (connection: Connection<Id>) => {
@@ -221,8 +331,10 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
                 Effect.zipRight(Queue.shutdown(queue), Deferred.succeed(done, undefined))
               )
           )
+          const replayed = yield* resume(connection, request.headers["last-event-id"] ?? "")
           if (keepAlive > 0) yield* Effect.forkScoped(heartbeat(connection))
-          return HttpServerResponse.stream(connection.body(prelude), {
+          const opening = replayed === undefined ? prelude : concat([prelude, replayed])
+          return HttpServerResponse.stream(connection.body(opening), {
             contentType: "text/event-stream; charset=utf-8",
             headers: eventStreamHeaders(request)
           })
@@ -236,27 +348,34 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
 
     const encodeError = (cause: unknown) => new SseServerError({ reason: "Encode", id: undefined, cause })
 
+    const broadcast = (message: Message.Message) => Effect.flatMap(prepare(undefined, message), deliverAll)
+
     const event = <A, I, R>(sseEvent: SseEvent.SseEvent<A, I, R>): SseServer.ServerEvent<Id, A, R> => ({
       send: (payload, encodeOptions) => {
         if (typeof payload !== "function") {
           return Effect.flatMap(
-            Effect.mapError(sseEvent.encodeFrame(payload, encodeOptions), encodeError),
-            broadcastFrame
+            Effect.mapError(sseEvent.encode(payload, encodeOptions), encodeError),
+            broadcast
           )
         }
         const payloadOf = payload as (id: Id, lastEventId: string) => A
-        return Effect.forEach(
-          Array.from(open),
-          (connection) =>
-            Effect.flatMap(connection.lastEventId, (lastEventId) =>
-              Effect.flatMap(
-                Effect.mapError(
-                  sseEvent.encodeFrame(payloadOf(connection.id, lastEventId), encodeOptions),
-                  encodeError
-                ),
-                (frame) => Effect.sync(() => connection.unsafeOffer(frame))
-              )),
-          { discard: true }
+        let failure: SseServerError | undefined
+        return Effect.zipRight(
+          Effect.forEach(
+            Array.from(open),
+            (connection) =>
+              Effect.flatMap(connection.lastEventId, (lastEventId) =>
+                Effect.flatMap(
+                  Effect.mapError(sseEvent.encode(payloadOf(connection.id, lastEventId), encodeOptions), encodeError),
+                  (message) =>
+                    Effect.map(prepare(connection.id, message), (prepared) => {
+                      connection.unsafeOffer(prepared.frame, prepared.key)
+                      failure ??= prepared.failure
+                    })
+                )),
+            { discard: true }
+          ),
+          Effect.suspend(() => failure === undefined ? Effect.void : Effect.fail(failure))
         )
       }
     })
@@ -295,19 +414,15 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
       size: Effect.sync(() => open.size),
       sources: Effect.sync(() => Array.from(open)),
       send: (id, message) =>
-        Either.match(Encoder.encode(message), {
-          onLeft: (cause) => Effect.fail(new SseServerError({ reason: "Encode", id, cause })),
-          onRight: (frame) =>
-            Effect.map(
-              Effect.forEach(connectionsOf(id), (connection) => Effect.either(connection.sendFrame(frame))),
-              (results) => results.some(Either.isRight)
-            )
-        }),
-      broadcast: (message) =>
-        Either.match(Encoder.encode(message), {
-          onLeft: (cause) => Effect.fail(encodeError(cause)),
-          onRight: broadcastFrame
-        }),
+        Effect.flatMap(prepare(id, message), (prepared) =>
+          Effect.flatMap(
+            Effect.forEach(
+              connectionsOf(id),
+              (connection) => Effect.either(connection.sendFrame(prepared.frame, prepared.key))
+            ),
+            (results) => Effect.as(reportFailure(prepared), results.some(Either.isRight))
+          )),
+      broadcast,
       broadcastFrame,
       event
     }
