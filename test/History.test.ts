@@ -86,7 +86,8 @@ const slowHistory = Layer.effect(
 const startWithHistory = (options: History.MemoryOptions = {}, layer = History.layerMemory(options)) =>
   Effect.gen(function*() {
     const { server, url } = yield* listen
-    const sse = yield* SseServer.make<string>({ retry: "5 millis" }).pipe(Effect.provide(layer))
+    const history = yield* Layer.build(layer)
+    const sse = yield* SseServer.make<string>({ retry: "5 millis" }).pipe(Effect.provide(history))
     yield* serve(server, eventsRoute(sse))
     return { sse, url }
   })
