@@ -4,7 +4,7 @@
  */
 import * as os from "node:os"
 import { runParserBench } from "./parser.js"
-import { runServerBench } from "./server.js"
+import { runRedisBench, runServerBench } from "./server.js"
 
 const quick = process.env.BENCH_QUICK === "1"
 
@@ -22,6 +22,10 @@ const main = async () => {
       deliveries: quick ? 100_000 : 1_000_000,
       rounds: quick ? 1 : 3
     })
+  )
+  console.log(`\n### Broadcast through Redis\n`)
+  console.log(
+    await runRedisBench({ clients: quick ? [100] : [300], deliveries: quick ? 50_000 : 300_000, rounds: quick ? 1 : 3 })
   )
 }
 

@@ -4,7 +4,8 @@
  * server, delivered events per second under a flood of ~200-byte events, and send-to-receipt latency at a steady
  * rate. Every server gets the same pacing: bursts of events, then its event loop gets to write.
  */
-import { type ChildProcess, fork } from "node:child_process"
+import { type ChildProcess, fork, spawn as spawnProcess } from "node:child_process"
+import * as Net from "node:net"
 import { fileURLToPath } from "node:url"
 import type { ServerName } from "./server/servers.js"
 import { fixed, median, table } from "./stats.js"
@@ -17,9 +18,13 @@ interface Child {
   readonly request: <A>(message: unknown, reply: string) => Promise<A>
 }
 
-const spawn = (file: string, args: Array<string>): Promise<Child> =>
+const spawn = (file: string, args: Array<string>, env: Record<string, string> = {}): Promise<Child> =>
   new Promise((resolve, reject) => {
-    const child = fork(here(file), args, { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] })
+    const child = fork(here(file), args, {
+      execArgv,
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      env: { ...process.env, ...env }
+    })
     const request = <A>(message: unknown, reply: string) =>
       new Promise<A>((resolveReply) => {
         const listener = (answer: { type: string }) => {
@@ -56,21 +61,35 @@ interface Run {
   readonly rssPerConnection: number
 }
 
-const runOnce = async (name: ServerName, clients: number, events: number): Promise<Run> => {
+const runOnce = async (
+  name: ServerName,
+  clients: number,
+  events: number,
+  instances = 1,
+  env: Record<string, string> = {}
+): Promise<Run> => {
   const log = (step: string) => process.env.BENCH_DEBUG && console.error(`[${name} ${clients}] ${step}`)
-  const server = await spawn("./server/server-process.ts", [name])
+  const servers: Array<Child> = []
+  for (let i = 0; i < instances; i++) servers.push(await spawn("./server/server-process.ts", [name], env))
+  const server = servers[0]!
   const client = await spawn("./server/client-process.ts", [])
   try {
     log("spawned")
     const before = await server.request<Memory>({ type: "memory" }, "memory")
-    const serverPort = await server.request<{ port: number }>({ type: "port" }, "port")
-    await client.request({ type: "connect", port: serverPort.port, clients }, "connected")
-    await waitFor(
-      async () => (await server.request<{ count: number }>({ type: "connections" }, "connections")).count === clients,
-      "every connection to register"
-    )
+    const ports: Array<number> = []
+    for (const s of servers) ports.push((await s.request<{ port: number }>({ type: "port" }, "port")).port)
+    await client.request({ type: "connect", ports, clients }, "connected")
+    const connected = async () => {
+      let count = 0
+      for (const s of servers) {
+        count += (await s.request<{ count: number }>({ type: "connections" }, "connections")).count
+      }
+      return count === clients
+    }
+    await waitFor(connected, "every connection to register")
     log("connected")
     const after = await server.request<Memory>({ type: "memory" }, "memory")
+    const perConnection = (bytes: number) => bytes / Math.ceil(clients / instances)
 
     const counted = client.request<{ doneAt: number; complete: boolean; received: number }>(
       { type: "count", expected: clients * events, timeoutMs: 120_000 },
@@ -93,12 +112,12 @@ const runOnce = async (name: ServerName, clients: number, events: number): Promi
       complete: done.complete,
       p50: latency.p50,
       p99: latency.p99,
-      heapPerConnection: (after.heapUsed - before.heapUsed) / clients,
-      rssPerConnection: (after.rss - before.rss) / clients
+      heapPerConnection: perConnection(after.heapUsed - before.heapUsed),
+      rssPerConnection: perConnection(after.rss - before.rss)
     }
   } finally {
     client.process.kill()
-    server.process.kill()
+    for (const s of servers) s.process.kill()
   }
 }
 
@@ -164,3 +183,83 @@ export const runServerBench = async (options: ServerBenchOptions): Promise<strin
   }
   return sections.join("\n\n")
 }
+
+/** A redis-server of the bench's own, on a free port of 127.0.0.1, for the duration of `f`. */
+const withRedis = async <A>(f: (url: string) => Promise<A>): Promise<A> => {
+  const port = await new Promise<number>((resolve) => {
+    const server = Net.createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as Net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+  const child = spawnProcess("redis-server", [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    "--appendonly",
+    "no"
+  ], {
+    stdio: "ignore"
+  })
+  try {
+    await waitFor(
+      () =>
+        new Promise<boolean>((resolve) => {
+          const socket = Net.connect(port, "127.0.0.1", () => {
+            socket.destroy()
+            resolve(true)
+          })
+          socket.on("error", () => resolve(false))
+        }),
+      "redis-server to start"
+    )
+    return await f(`redis://127.0.0.1:${port}`)
+  } finally {
+    child.kill("SIGKILL")
+  }
+}
+
+/**
+ * Broadcast through Redis across three instances (clients spread over them, events sent on one), beside the
+ * single-process server without and with an in-memory history.
+ */
+export const runRedisBench = async (options: ServerBenchOptions): Promise<string> =>
+  withRedis(async (url) => {
+    const sections: Array<string> = []
+    for (const clients of options.clients) {
+      const events = Math.max(10, Math.round(options.deliveries / clients))
+      const setups = [
+        { label: "effect-sse, 1 process", name: "effect-sse", instances: 1 },
+        { label: "effect-sse + memory history, 1 process", name: "effect-sse + memory history", instances: 1 },
+        { label: "effect-sse + Redis, 3 processes", name: "effect-sse + Redis", instances: 3 }
+      ] as const
+      const runs = new Map<string, Array<Run>>(setups.map((setup) => [setup.label, []]))
+      for (let round = 0; round < options.rounds; round++) {
+        for (const setup of setups) {
+          const env = { BENCH_REDIS_URL: url, BENCH_REDIS_PREFIX: `bench-${round}-${Date.now()}` }
+          runs.get(setup.label)!.push(await runOnce(setup.name, clients, events, setup.instances, env))
+        }
+      }
+      const single = median(runs.get(setups[0].label)!.map((r) => r.eventsPerSecond))
+      const rows = setups.map(({ label }) => {
+        const all = runs.get(label)!
+        const eventsPerSecond = median(all.map((r) => r.eventsPerSecond))
+        return [
+          label + (all.every((r) => r.complete) ? "" : " (events lost)"),
+          fixed(eventsPerSecond, 0),
+          `${(eventsPerSecond / single).toFixed(2)}×`,
+          fixed(median(all.map((r) => r.p50)), 2),
+          fixed(median(all.map((r) => r.p99)), 2)
+        ]
+      })
+      sections.push(
+        `#### ${clients} clients, ${events} events of ~200 bytes each (${clients * events} deliveries)\n\n` +
+          table(["setup", "delivered events/s", "vs 1 process", "p50 ms", "p99 ms"], rows)
+      )
+    }
+    return sections.join("\n\n")
+  })

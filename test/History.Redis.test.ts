@@ -134,6 +134,8 @@ describe.skipIf(!redisAvailable)("History on Redis Streams", () => {
         // Delivered here all the same.
         yield* onA.waitFor("local delivery while Redis is down", () => datas(onA).includes("during"))
 
+        // Down long enough that the tail's blocked read fails rather than being resent on a quick reconnect.
+        yield* Effect.sleep("1 second")
         yield* redis.start
         // The backplane reconnects by itself: broadcasts from A reach B's client again.
         let probe = 0

@@ -5,7 +5,7 @@
 import * as Http from "node:http"
 
 type Command =
-  | { readonly type: "connect"; readonly port: number; readonly clients: number }
+  | { readonly type: "connect"; readonly ports: ReadonlyArray<number>; readonly clients: number }
   | { readonly type: "count"; readonly expected: number; readonly timeoutMs: number }
   | { readonly type: "latency"; readonly expected: number; readonly timeoutMs: number }
   | { readonly type: "close" }
@@ -87,7 +87,13 @@ process.on("message", async (command: Command) => {
   switch (command.type) {
     case "connect": {
       for (let i = 0; i < command.clients; i += 50) {
-        await Promise.all(Array.from({ length: Math.min(50, command.clients - i) }, () => open(command.port)))
+        // Spread over the servers' ports, round robin.
+        await Promise.all(
+          Array.from(
+            { length: Math.min(50, command.clients - i) },
+            (_, j) => open(command.ports[(i + j) % command.ports.length]!)
+          )
+        )
       }
       return send({ type: "connected" })
     }

@@ -6,8 +6,9 @@
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import { createChannel, createSession } from "better-sse"
-import { Effect, Exit, Scope } from "effect"
-import { Message, SseServer } from "effect-sse"
+import { Context, Effect, Exit, Layer, Scope } from "effect"
+import { History, Message, SseServer } from "effect-sse"
+import * as RedisHistory from "effect-sse/History/Redis"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 
@@ -75,13 +76,16 @@ const betterSse = async (): Promise<BenchServer> => {
   }
 }
 
-const effectSse = async (): Promise<BenchServer> => {
+const effectSse = (history?: Layer.Layer<History.History>) => async (): Promise<BenchServer> => {
   const scope = Effect.runSync(Scope.make())
   const { port, sse } = await Effect.runPromise(Scope.extend(
     Effect.gen(function*() {
       const server = yield* NodeHttpServer.make(() => Http.createServer(), { port: 0, host: "127.0.0.1" })
+      const context = history === undefined ? Context.empty() : yield* Layer.build(history)
       // Big enough that the flood never meets the slow-consumer policy: every event must arrive.
-      const sse = yield* SseServer.make<number>({ bufferCapacity: 4096, sendTimeout: "60 seconds" })
+      const sse = yield* SseServer.make<number>({ bufferCapacity: 4096, sendTimeout: "60 seconds" }).pipe(
+        Effect.provide(context as Context.Context<never>)
+      )
       let next = 0
       yield* server.serve(HttpRouter.empty.pipe(HttpRouter.get("/events", Effect.suspend(() => sse.connect(next++)))))
       const address = server.address
@@ -93,16 +97,26 @@ const effectSse = async (): Promise<BenchServer> => {
     port,
     connections: () => Effect.runSync(sse.size),
     broadcast: (payload) => {
-      Effect.runSync(sse.broadcast(Message.make({ event: "tick", data: JSON.stringify(payload) })))
+      Effect.runFork(sse.broadcast(Message.make({ event: "tick", data: JSON.stringify(payload) })))
     },
     close: () => Effect.runPromise(Scope.close(scope, Exit.void))
   }
 }
 
+// The Redis bench passes the server's URL and a key prefix shared by its instances.
+const redisHistory = () =>
+  RedisHistory.layerRedis({
+    url: process.env.BENCH_REDIS_URL!,
+    prefix: process.env.BENCH_REDIS_PREFIX!,
+    maxEntries: 1000
+  })
+
 export const servers = {
   "bare node:http": bare,
   "better-sse": betterSse,
-  "effect-sse": effectSse
+  "effect-sse": effectSse(),
+  "effect-sse + memory history": effectSse(Layer.suspend(() => History.layerMemory())),
+  "effect-sse + Redis": effectSse(Layer.suspend(redisHistory))
 } as const
 
 export type ServerName = keyof typeof servers

@@ -38,14 +38,14 @@ const compareIds = (a: string, b: string): number => {
   return Number(am) - Number(bm) || Number(as) - Number(bs)
 }
 
-const connect = (options: ResolvedOptions) =>
+const connect = (url: string, commandTimeout: number | undefined) =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const redis = new Redis(options.url, {
+      const redis = new Redis(url, {
         // Fail at once while disconnected: a send is reported, not queued without bound.
         enableOfflineQueue: false,
         maxRetriesPerRequest: 1,
-        commandTimeout: options.commandTimeout,
+        ...(commandTimeout === undefined ? {} : { commandTimeout }),
         retryStrategy: (attempt) => Math.min(50 * attempt, 1000)
       })
       // Connection errors surface on the commands; without a listener ioredis would print each one.
@@ -53,7 +53,7 @@ const connect = (options: ResolvedOptions) =>
       return redis
     }),
     (redis) => Effect.sync(() => redis.disconnect())
-  ).pipe(Effect.tap((redis) => ready(redis, options.commandTimeout || 2000)))
+  ).pipe(Effect.tap((redis) => ready(redis, commandTimeout ?? 2000)))
 
 // Commands fail while disconnected, so the first ones wait for the connection; if Redis is away at start, the
 // history starts anyway (sends report the failure) and ioredis keeps trying to connect.
@@ -80,9 +80,9 @@ export const make = (options: ResolvedOptions): Effect.Effect<History.Service, n
   Effect.gen(function*() {
     const key = `${options.prefix}:events`
     const instance = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`
-    const commands = yield* connect(options)
-    // XREAD BLOCK holds its connection: the tail gets one of its own.
-    const reader = yield* connect({ ...options, commandTimeout: 0 })
+    const commands = yield* connect(options.url, options.commandTimeout)
+    // XREAD BLOCK holds its connection: the tail gets one of its own, without a timeout (BLOCK bounds it).
+    const reader = yield* connect(options.url, undefined)
 
     const toEntry = ([id, fields]: RawEntry): History.Entry | undefined => {
       const get = (name: string) => {
@@ -168,18 +168,24 @@ export const make = (options: ResolvedOptions): Effect.Effect<History.Service, n
       () => `${Date.now()}-0`
     )
     let cursor = start
+    // Logged once when reads start failing and once when they work again; every failure is counted.
+    let failing = false
     const read: Effect.Effect<Chunk.Chunk<History.Entry>> = Effect.matchEffect(
-      call(() => reader.xread("COUNT", 1000, "BLOCK", 1000, "STREAMS", key, cursor)),
+      Effect.suspend(() => call(() => reader.xread("COUNT", 1000, "BLOCK", 1000, "STREAMS", key, cursor))),
       {
         onFailure: (error) =>
           Effect.zipRight(
             Effect.zipRight(
               Metric.increment(tailFailures),
-              Effect.logWarning("effect-sse: reading the Redis stream failed; retrying", error)
+              failing ? Effect.void : Effect.logWarning("effect-sse: reading the Redis stream failed; retrying", error)
             ),
-            Effect.as(Effect.sleep("250 millis"), Chunk.empty())
-          ),
+            Effect.sync(() => {
+              failing = true
+            })
+          ).pipe(Effect.zipRight(Effect.as(Effect.sleep("250 millis"), Chunk.empty()))),
         onSuccess: (result) => {
+          const recovered = failing
+          failing = false
           const entries: Array<History.Entry> = []
           for (const [, items] of result ?? []) {
             for (const item of items as Array<RawEntry>) {
@@ -192,7 +198,10 @@ export const make = (options: ResolvedOptions): Effect.Effect<History.Service, n
               if (entry !== undefined) entries.push(entry)
             }
           }
-          return Effect.succeed(Chunk.unsafeFromArray(entries))
+          const chunk = Chunk.unsafeFromArray(entries)
+          return recovered
+            ? Effect.as(Effect.logInfo("effect-sse: reading the Redis stream works again"), chunk)
+            : Effect.succeed(chunk)
         }
       }
     )
