@@ -11,7 +11,12 @@ import type { ServerName } from "./server/servers.js"
 import { fixed, median, table } from "./stats.js"
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url))
-const execArgv = ["--expose-gc", "--import", "tsx"]
+const execArgv = [
+  "--expose-gc",
+  "--import",
+  "tsx",
+  ...(process.env.BENCH_PROF ? ["--cpu-prof", "--cpu-prof-dir=/tmp/prof"] : [])
+]
 
 interface Child {
   readonly process: ChildProcess

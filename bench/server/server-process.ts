@@ -60,4 +60,6 @@ const main = async () => {
   send({ type: "ready", port: server.port })
 }
 
+// A clean exit on SIGTERM, so that a --cpu-prof profile is written.
+process.on("SIGTERM", () => process.exit(0))
 main()

@@ -1,3 +1,4 @@
+import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import type * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -43,6 +44,11 @@ export interface ServerContext {
   readonly unregister: (connection: Connection<unknown>) => void
   readonly onDropped: (frames: number) => void
   readonly onWritten: (frames: number, bytes: number) => void
+  /**
+   * The first `count` frames (`bytes` long in all) as one buffer. Connections that received the same broadcasts
+   * batch the same frames: the buffer is built once and shared, not copied per connection.
+   */
+  readonly join: (frames: ReadonlyArray<Uint8Array>, count: number, bytes: number) => Uint8Array
   /** Runs a connection's backlog fiber in the server's scope. */
   readonly fork: (effect: Effect.Effect<void>) => void
   readonly error: (reason: SseServer.SseServerError["reason"], id: unknown, cause?: unknown) => SseServer.SseServerError
@@ -92,12 +98,24 @@ export class Connection<Id> implements SseServer.Source<Id> {
 
   /** The response body: the prelude at once (so that clients see the stream open), then batches of frames. */
   body(prelude: Uint8Array): Stream.Stream<Uint8Array> {
-    const pull: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<never>> = Effect.suspend(() =>
-      this.ended
-        ? Effect.fail(Option.none())
-        : Effect.map(Queue.takeBetween(this.queue, 1, this.server.capacity + 1), (frames) => this.batch(frames))
+    // A plain channel loop: one take and one write per batch, without the layers of a generic stream combinator.
+    const max = this.server.capacity + 1
+    const takeWaiting = Effect.map(Queue.takeUpTo(this.queue, max), (frames) => this.batch(frames))
+    // Woken by the first frame of a burst, the fiber runs once the sender is done: the rest of the burst is
+    // waiting by then, and goes out in the same batch.
+    const takeNext = Effect.flatMap(
+      Queue.take(this.queue),
+      (first) => Effect.map(Queue.takeUpTo(this.queue, max - 1), (rest) => this.batch(Chunk.prepend(rest, first)))
     )
-    return Stream.concat(Stream.succeed(prelude), Stream.repeatEffectChunkOption(pull))
+    const take: Effect.Effect<Chunk.Chunk<Uint8Array> | undefined> = Effect.suspend(() => {
+      if (this.ended) return Effect.succeed(undefined)
+      return Option.getOrElse(this.queue.unsafeSize(), () => 0) > 0 ? takeWaiting : takeNext
+    })
+    const loop: Channel.Channel<Chunk.Chunk<Uint8Array>, unknown, never, unknown, void, unknown> = Channel.flatMap(
+      Channel.fromEffect(take),
+      (chunk) => chunk === undefined ? Channel.void : Channel.zipRight(Channel.write(chunk), loop)
+    )
+    return Stream.fromChannel(Channel.zipRight(Channel.write(Chunk.of(prelude)), loop))
   }
 
   /** Everything waiting in the queue goes out as one buffer: one write for many frames under load. */
@@ -123,14 +141,7 @@ export class Connection<Id> implements SseServer.Source<Id> {
     if (count === 0) return Chunk.empty()
     this.lastWrite = this.server.now()
     this.server.onWritten(count, bytes)
-    if (count === 1) return Chunk.of(array[0]!)
-    const out = new Uint8Array(bytes)
-    let offset = 0
-    for (let i = 0; i < count; i++) {
-      out.set(array[i]!, offset)
-      offset += array[i]!.length
-    }
-    return Chunk.of(out)
+    return Chunk.of(count === 1 ? array[0]! : this.server.join(array, count, bytes))
   }
 
   // --- sending ---

@@ -134,6 +134,12 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
     const live = new Set<Connection<Id>>()
     let shuttingDown = false
 
+    // The last batch joined, shared by every connection that batches the same frames.
+    let joined: { readonly frames: ReadonlyArray<Uint8Array>; readonly bytes: Uint8Array } = {
+      frames: [],
+      bytes: new Uint8Array(0)
+    }
+
     const updateOpenGauge = () => metrics.connectionsOpen.unsafeUpdate(open.size, tags)
 
     const context: ServerContext = {
@@ -156,7 +162,22 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
         runDrainer(effect)
       },
       error: (reason, id, cause) => new SseServerError({ reason, id, cause }),
-      prepare: (target, message) => prepare(target as Id | undefined, message)
+      prepare: (target, message) => prepare(target as Id | undefined, message),
+      join: (frames, count, bytes) => {
+        if (count === joined.frames.length && bytes === joined.bytes.length) {
+          let same = true
+          for (let i = 0; i < count && same; i++) same = frames[i] === joined.frames[i]
+          if (same) return joined.bytes
+        }
+        const out = new Uint8Array(bytes)
+        let offset = 0
+        for (let i = 0; i < count; i++) {
+          out.set(frames[i]!, offset)
+          offset += frames[i]!.length
+        }
+        joined = { frames: frames.slice(0, count), bytes: out }
+        return out
+      }
     }
 
     const encodePlain = (target: Id | undefined, message: Message.Message): Effect.Effect<Prepared, SseServerError> =>
