@@ -1,7 +1,6 @@
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Metric } from "effect"
-import type { History } from "effect-sse"
-import { Message, SseServer } from "effect-sse"
+import { Config, ConfigProvider, Context, Effect, Exit, Layer, Metric } from "effect"
+import { History, Message, SseServer } from "effect-sse"
 import * as RedisHistory from "effect-sse/History/Redis"
 import { type Client, connect, eventually, listen, serve } from "./utils/http.js"
 import { redisAvailable, type TestRedis, testRedis, uniquePrefix } from "./utils/redis.js"
@@ -43,6 +42,25 @@ describe.skipIf(!redisAvailable)("History on Redis Streams", () => {
       assert(fromApp._tag === "Replay")
       expect(fromApp.entries).toEqual([])
       expect(yield* history.since("never-sent", "ada")).toEqual({ _tag: "Gap", reason: "Unknown" })
+    }))
+
+  it.scopedLive("layerRedisConfig reads the URL and the prefix from Config", () =>
+    Effect.gen(function*() {
+      const redis = yield* testRedis
+      const prefix = uniquePrefix()
+      const layer = RedisHistory.layerRedisConfig({
+        url: Config.string("REDIS_URL"),
+        prefix: Config.string("SSE_PREFIX")
+      }).pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(
+        new Map([["REDIS_URL", redis.url], ["SSE_PREFIX", prefix]])
+      ))))
+      const history = Context.get(yield* Layer.build(layer), History.History)
+      const entry = yield* history.append(undefined, Message.make({ data: "configured" }))
+      const direct = yield* RedisHistory.make({ url: redis.url, prefix })
+      const replay = yield* direct.since(entry.message.id!, "x")
+      expect(replay).toEqual({ _tag: "Replay", entries: [] })
+      const missing = yield* Effect.exit(Layer.build(RedisHistory.layerRedisConfig({ url: Config.string("NOPE") })))
+      expect(Exit.isFailure(missing)).toBe(true)
     }))
 
   it.scopedLive("an id trimmed from the capped stream has expired", () =>

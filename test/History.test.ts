@@ -148,6 +148,35 @@ describe("SseServer with a history: reconnects with Last-Event-ID", () => {
       expect(yield* SseEvent.ReplayGap.decode(client.messages()[0]!)).toEqual({ lastEventId: "1", reason: "Expired" })
     }))
 
+  it.scopedLive("expired under concurrent sends: the SseClient surfaces the typed gap, then every live message in order", () =>
+    Effect.gen(function*() {
+      const { sse, url } = yield* startWithHistory({ maxEntries: 5 })
+      for (let i = 1; i <= 10; i++) yield* sse.broadcast(Message.make({ data: `old ${i}` }))
+      let sending = true
+      let sent = 0
+      const sender = yield* Effect.fork(Effect.whileLoop({
+        while: () => sending,
+        body: () => Effect.zipRight(sse.broadcast(Message.make({ data: `live ${++sent}` })), Effect.sleep("1 millis")),
+        step: () => {}
+      }))
+      const events = yield* SseClient.get(`${url}/events/a`, { lastEventId: "1", reconnect: false }).pipe(
+        SseClient.decodeEvents({ ReplayGap: SseEvent.ReplayGap }, { unknown: "surface" }),
+        Stream.take(40),
+        Stream.runCollect,
+        Effect.provide(NodeHttpClient.layer)
+      )
+      sending = false
+      yield* Fiber.join(sender)
+      const list = Chunk.toReadonlyArray(events)
+      const [gap, ...live] = list
+      assert(gap?._tag === "ReplayGap")
+      expect(gap.data).toEqual({ lastEventId: "1", reason: "Expired" })
+      const numbers = live.map((e) => Number(e.message.data.replace("live ", "")))
+      expect(live.every((e) => e.message.data.startsWith("live "))).toBe(true)
+      // Contiguous from wherever the connection started: nothing lost, nothing twice.
+      expect(numbers).toEqual(numbers.map((_, i) => numbers[0]! + i))
+    }))
+
   it.scoped("a first connection (no Last-Event-ID) replays nothing and is Fresh", () =>
     Effect.gen(function*() {
       const { sse, url } = yield* startWithHistory()
