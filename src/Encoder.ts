@@ -21,6 +21,15 @@ import type * as Message from "./Message.js"
  * - `NulInId`: receivers ignore an id containing U+0000, so the id would silently not be set.
  * - `InvalidRetry`: the reconnection time is not a finite, non-negative duration.
  *
+ * @example
+ * ```ts
+ * import { Encoder, Message } from "effect-sse"
+ * import { Either } from "effect"
+ *
+ * const result = Encoder.encode(Message.make({ data: "x", event: "bad\nevent: injected" }))
+ * if (Either.isLeft(result)) console.log(result.left.reason) // "LineBreakInEvent"
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -114,6 +123,14 @@ export const encode = (message: Message.Message): Either.Either<Uint8Array, Enco
 /**
  * Encodes several messages into one buffer, for one write.
  *
+ * @example
+ * ```ts
+ * import { Encoder, Message } from "effect-sse"
+ *
+ * const frames = Encoder.encodeAll([Message.make({ data: "a" }), Message.make({ data: "b" })])
+ * // Right(bytes of "data:a\n\ndata:b\n\n")
+ * ```
+ *
  * @since 0.1.0
  * @category encoding
  */
@@ -130,6 +147,14 @@ export const encodeAll = (messages: Iterable<Message.Message>): Either.Either<Ui
 /**
  * Encodes a comment as text. Comments are ignored by receivers; servers send them as heartbeats. Text with line
  * breaks becomes several comment lines, so a comment can never inject a field.
+ *
+ * @example
+ * ```ts
+ * import { Encoder } from "effect-sse"
+ *
+ * Encoder.commentText("keep-alive") // ":keep-alive\n"
+ * Encoder.commentText("two\nlines") // ":two\n:lines\n"
+ * ```
  *
  * @since 0.1.0
  * @category encoding
@@ -159,6 +184,13 @@ export const comment = (text = ""): Uint8Array => textEncoder.encode(commentText
 
 /**
  * Encodes a lone `retry:` directive as text, followed by a blank line so that it stands alone as a frame.
+ *
+ * @example
+ * ```ts
+ * import { Encoder } from "effect-sse"
+ *
+ * Encoder.retryText("2 seconds") // Right("retry:2000\n\n")
+ * ```
  *
  * @since 0.1.0
  * @category encoding

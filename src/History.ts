@@ -15,6 +15,17 @@ import type * as Message from "./Message.js"
 /**
  * A history's store could not be reached (e.g. Redis is down), or refused the entry (an id it cannot write).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { History, Message } from "effect-sse"
+ *
+ * const program = Effect.gen(function*() {
+ *   const history = yield* History.History
+ *   yield* history.append(undefined, Message.make({ data: "x" }))
+ * }).pipe(Effect.catchTag("HistoryError", (error) => Effect.log(`not recorded: ${error.reason}`)))
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -88,6 +99,18 @@ export interface Service {
 
 /**
  * The history a server records into, when one is provided.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { History } from "effect-sse"
+ *
+ * const program = Effect.gen(function*() {
+ *   const history = yield* History.History
+ *   const replay = yield* history.since("41", "user-7")
+ *   if (replay._tag === "Replay") console.log(replay.entries.length, "missed")
+ * }).pipe(Effect.provide(History.layerMemory()))
+ * ```
  *
  * @since 0.1.0
  * @category tags

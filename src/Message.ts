@@ -85,12 +85,28 @@ export interface ReceivedInput extends MessageInput {
 }
 
 /**
+ * @example
+ * ```ts
+ * import { Message } from "effect-sse"
+ *
+ * Message.isMessage(Message.make({ data: "x" })) // true
+ * Message.isMessage({ data: "x" }) // false
+ * ```
+ *
  * @since 0.1.0
  * @category guards
  */
 export const isMessage: (u: unknown) => u is Message = internal.isMessage
 
 /**
+ * @example
+ * ```ts
+ * import { Message } from "effect-sse"
+ *
+ * Message.isReceived(Message.makeReceived({ data: "x", lastEventId: "1" })) // true
+ * Message.isReceived(Message.make({ data: "x" })) // false
+ * ```
+ *
  * @since 0.1.0
  * @category guards
  */
@@ -187,6 +203,15 @@ export const schema: Schema.Schema<Message, Encoded> = Schema.transform(
 
 /**
  * A Schema for `Received`.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Message } from "effect-sse"
+ *
+ * const received = Schema.decodeUnknownSync(Message.schemaReceived)({ data: "hi", lastEventId: "3" })
+ * // received.event === "message", received.lastEventId === "3"
+ * ```
  *
  * @since 0.1.0
  * @category schemas

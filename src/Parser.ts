@@ -23,6 +23,15 @@ import type * as Message from "./Message.js"
  * The stream held an event (or an unfinished line) larger than `maxEventSize`. The parser stops there: the
  * size of what it buffers never exceeds the limit.
  *
+ * @example
+ * ```ts
+ * import { Either } from "effect"
+ * import { Parser } from "effect-sse"
+ *
+ * const result = Parser.parse("data: " + "x".repeat(100) + "\n\n", { maxEventSize: 64 })
+ * if (Either.isLeft(result)) console.log(result.left.reason) // "EventTooLarge"
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -37,6 +46,13 @@ export class ParseError extends Data.TaggedError("SseParseError")<{
 
 /**
  * The default `maxEventSize`: 4 MiB of text.
+ *
+ * @example
+ * ```ts
+ * import { Parser } from "effect-sse"
+ *
+ * const parser = Parser.make({ onMessage: () => {} }, { maxEventSize: 4 * Parser.defaultMaxEventSize })
+ * ```
  *
  * @since 0.1.0
  * @category constants
@@ -238,6 +254,14 @@ export const channelWith = <A, IE = never>(
  * A channel from chunks of bytes or text to chunks of messages: the parser runs once per input chunk and emits
  * what it completed as one output chunk.
  *
+ * @example
+ * ```ts
+ * import { Stream } from "effect"
+ * import { Parser } from "effect-sse"
+ *
+ * const messages = Stream.make("data: a\n\n").pipe(Stream.pipeThroughChannel(Parser.channel()))
+ * ```
+ *
  * @since 0.1.0
  * @category channels
  */
@@ -248,6 +272,15 @@ export const channel = <IE = never>(
 
 /**
  * Like `channel`, also emitting comments and `retry` directives.
+ *
+ * @example
+ * ```ts
+ * import { Stream } from "effect"
+ * import { Parser } from "effect-sse"
+ *
+ * const items = Stream.make(":hi\nretry: 10\n\n").pipe(Stream.pipeThroughChannel(Parser.channelItems()))
+ * // Comment "hi", Retry 10 millis
+ * ```
  *
  * @since 0.1.0
  * @category channels

@@ -35,6 +35,17 @@ export type TypeId = typeof TypeId
  * - `Decode`: the data is not JSON, or does not decode with the schema.
  * - `EventMismatch`: the message is an event of another name.
  *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Message, SseEvent } from "effect-sse"
+ *
+ * const Count = SseEvent.make("count", Schema.Number)
+ * const program = Count.decode(Message.make({ event: "count", data: "not json" })).pipe(
+ *   Effect.catchTag("SseEventError", (error) => Effect.log(error.reason, error.event)) // "Decode" "count"
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -92,6 +103,14 @@ export interface SseEvent<A, I = A, R = never> extends Pipeable {
 export type Any = SseEvent<any, any, any>
 
 /**
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { SseEvent } from "effect-sse"
+ *
+ * SseEvent.isSseEvent(SseEvent.make("count", Schema.Number)) // true
+ * ```
+ *
  * @since 0.1.0
  * @category guards
  */

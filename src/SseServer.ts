@@ -109,6 +109,17 @@ export interface Options {
  * - `History`: the message was delivered to this process's sources, but the history (e.g. Redis) could not
  *   record it, so other processes and later replays do not have it. The cause is the `HistoryError`.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Message, type SseServer } from "effect-sse"
+ *
+ * declare const sse: SseServer.SseServer<string>
+ * const program = sse.send("ada", Message.make({ data: "hi" })).pipe(
+ *   Effect.catchTag("SseServerError", (error) => Effect.log(`${error.reason} for ${String(error.id)}`))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -212,6 +223,17 @@ export interface SseServer<Id> {
 
 /**
  * Builds a server whose lifetime is the current scope: closing it ends every response.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Message, SseServer } from "effect-sse"
+ *
+ * const program = Effect.gen(function*() {
+ *   const sse = yield* SseServer.make<number>({ retry: "3 seconds", keepAlive: "15 seconds" })
+ *   yield* sse.broadcast(Message.make({ data: "hello" }))
+ * }).pipe(Effect.scoped)
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -329,6 +351,17 @@ export const handler: <Self, Id, E, R>(
 /**
  * The metrics every server updates, labelled `sse_server` with its name: open connections (gauge), and counters
  * of connections refused, frames sent, frames dropped and bytes written.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import { SseServer } from "effect-sse"
+ *
+ * const open = Effect.map(
+ *   Metric.value(SseServer.metrics.connectionsOpen.pipe(Metric.tagged("sse_server", "default"))),
+ *   (state) => state.value
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category metrics

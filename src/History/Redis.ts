@@ -116,6 +116,14 @@ export const layerRedisConfig = (
  * The Redis history's own metric: failed reads of the stream that fans events out between processes (each is
  * logged and retried). Failed writes are counted by `SseServer.metrics.historyFailures`.
  *
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import * as RedisHistory from "effect-sse/History/Redis"
+ *
+ * const failures = Effect.map(Metric.value(RedisHistory.metrics.tailFailures), (state) => state.count)
+ * ```
+ *
  * @since 0.1.0
  * @category metrics
  */
