@@ -4,7 +4,8 @@
  *
  * Each connection is a scoped, bounded queue of encoded frames, written to the socket in batches. A heartbeat
  * fiber in the connection's scope fills silences with comments; a slow consumer never stalls the others; closing
- * the Layer's scope ends every response, after a `retry:` with jitter.
+ * the Layer's scope ends every response, after a `retry:` with jitter. When a `History` is provided, every
+ * message is recorded and a reconnecting client is first sent what it missed.
  *
  * @since 0.1.0
  */
@@ -215,7 +216,7 @@ export interface SseServer<Id> {
   readonly send: (id: Id, message: Message.Message) => Effect.Effect<boolean, SseServerError>
   /** Sends a message to every connection, encoded once. */
   readonly broadcast: (message: Message.Message) => Effect.Effect<void, SseServerError>
-  /** Sends an encoded frame to every connection. */
+  /** Sends an encoded frame to every connection, as it is: a history does not record it (it has no id to give). */
   readonly broadcastFrame: (frame: Uint8Array) => Effect.Effect<void>
   /** Binds a typed event to the server (the seed's `NewEvent`). */
   readonly event: <A, I, R>(event: SseEvent.SseEvent<A, I, R>) => ServerEvent<Id, A, R>
