@@ -161,8 +161,11 @@ export const runParserBench = async (options: ParserBenchOptions): Promise<strin
       const samples = new Map<string, Array<number>>(contenders.map((c) => [c.name, []]))
       for (const contender of contenders) await time(contender, chunks) // warm up
       for (let round = 0; round < options.rounds; round++) {
-        // Interleaved, so that a noisy moment on the machine hits every contender alike.
-        for (const contender of contenders) {
+        // Interleaved, so that a noisy moment on the machine hits every contender alike, and in an order that
+        // rotates each round: garbage collection is most of the time on the largest shapes, and which contender
+        // pays for it would otherwise depend on which one it always follows.
+        for (let i = 0; i < contenders.length; i++) {
+          const contender = contenders[(round + i) % contenders.length]!
           const { events, ms } = await time(contender, chunks)
           if (checked.has(contender.name) && events !== shape.events) {
             throw new Error(`${contender.name} counted ${events} events on ${shape.name}, expected ${shape.events}`)
