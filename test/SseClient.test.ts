@@ -297,6 +297,27 @@ describe("SseClient: reconnecting", () => {
       expect(server.requests.length).toBe(total / 3)
     }))
 
+  it.scopedLive("300 reconnections leave no socket open behind them, and each resumes from the last id", () =>
+    Effect.gen(function*() {
+      const server = yield* scripted((res, _, index) => {
+        eventStream(res)
+        res.end(`id: ${index}\ndata: ${index}\n\n`)
+      })
+      const sockets = () => process.getActiveResourcesInfo().filter((r) => r === "TCPSocketWrap").length
+      const before = sockets()
+      const quick = { retry: "1 millis", reconnect: SseClient.defaultSchedule({ jitter: 0 }) } as const
+      const data = yield* collect(SseClient.get(server.url, quick).pipe(Stream.take(300)))
+      expect(data).toEqual(Array.from({ length: 300 }, (_, i) => String(i)))
+      // Every connection but the last (interrupted by take) was ended by the server; all of them are closed.
+      yield* server.waitFor("every response to close", () => server.requests.every((r) => r.closed))
+      expect(server.requests.length).toBeGreaterThanOrEqual(300)
+      // Client and server sockets both count here: a handful may linger in a keep-alive pool, not hundreds.
+      yield* eventually("sockets to be released", Effect.sync(() => sockets() - before <= 10))
+      expect(server.requests.slice(1).map((r) => r.headers["last-event-id"])).toEqual(
+        Array.from({ length: server.requests.length - 1 }, (_, i) => String(i))
+      )
+    }))
+
   it.scopedLive("request headers are computed again for every attempt", () =>
     Effect.gen(function*() {
       let token = 0
