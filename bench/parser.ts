@@ -5,6 +5,8 @@
 import { Chunk, Effect, Stream } from "effect"
 import { Parser } from "effect-sse"
 import { createParser } from "eventsource-parser"
+import { fork } from "node:child_process"
+import { fileURLToPath } from "node:url"
 import { collectGarbage, fixed, median, table } from "./stats.js"
 
 const CHUNK = 1460
@@ -153,49 +155,68 @@ export interface ParserBenchOptions {
   readonly rounds: number
 }
 
+/** The tables for one shape, as strings and as bytes: run in a child process of its own (see below). */
+export const runShape = async (index: number, size: number, rounds: number): Promise<Array<string>> => {
+  const sections: Array<string> = []
+  const shape = shapes(size)[index]!
+  const bytes = encoder.encode(shape.text)
+  for (const [mode, chunks] of [["string", chunkText(bytes)], ["Uint8Array", chunkBytes(bytes)]] as const) {
+    const samples = new Map<string, Array<number>>(contenders.map((c) => [c.name, []]))
+    for (const contender of contenders) await time(contender, chunks) // warm up
+    for (let round = 0; round < rounds; round++) {
+      // Interleaved, so that a noisy moment on the machine hits every contender alike, and in an order that
+      // rotates each round: garbage collection is most of the time on the largest shapes, and which contender
+      // pays for it would otherwise depend on which one it always follows.
+      for (let i = 0; i < contenders.length; i++) {
+        const contender = contenders[(round + i) % contenders.length]!
+        const { events, ms } = await time(contender, chunks)
+        if (checked.has(contender.name) && events !== shape.events) {
+          throw new Error(`${contender.name} counted ${events} events on ${shape.name}, expected ${shape.events}`)
+        }
+        samples.get(contender.name)!.push(ms)
+      }
+    }
+    const reference = median(samples.get("eventsource-parser 4")!)
+    const rows = contenders.map((c) => {
+      const ms = median(samples.get(c.name)!)
+      return [
+        c.name,
+        fixed(ms, 2),
+        fixed(bytes.length / 1e6 / (ms / 1000)),
+        fixed(shape.events / (ms / 1000), 0),
+        `${(reference / ms).toFixed(2)}×`
+      ]
+    })
+    sections.push(
+      `#### ${shape.name}, ${(bytes.length / 1e6).toFixed(1)} MB as ${mode} chunks of ${CHUNK}\n\n` +
+        table(["parser", "median ms", "MB/s", "events/s", "vs eventsource-parser"], rows)
+    )
+  }
+  return sections
+}
+
+// Each shape runs in a fresh process: measured in one process after the others, a shape inherits their JIT
+// feedback and heap, which tilted the 8 MiB line by ±25% from run to run, whichever parser it favoured.
+const inChild = (args: ReadonlyArray<string>): Promise<Array<string>> =>
+  new Promise((resolve, reject) => {
+    const child = fork(fileURLToPath(new URL("./parser-child.ts", import.meta.url)), [...args], {
+      execArgv: ["--expose-gc", "--import", "tsx"]
+    })
+    child.once("message", (sections) => resolve(sections as Array<string>))
+    child.once("exit", (code) => code === 0 ? undefined : reject(new Error(`parser bench child exited with ${code}`)))
+  })
+
 export const runParserBench = async (options: ParserBenchOptions): Promise<string> => {
   const sections: Array<string> = []
-  for (const shape of shapes(options.size)) {
-    const bytes = encoder.encode(shape.text)
-    for (const [mode, chunks] of [["string", chunkText(bytes)], ["Uint8Array", chunkBytes(bytes)]] as const) {
-      const samples = new Map<string, Array<number>>(contenders.map((c) => [c.name, []]))
-      for (const contender of contenders) await time(contender, chunks) // warm up
-      for (let round = 0; round < options.rounds; round++) {
-        // Interleaved, so that a noisy moment on the machine hits every contender alike, and in an order that
-        // rotates each round: garbage collection is most of the time on the largest shapes, and which contender
-        // pays for it would otherwise depend on which one it always follows.
-        for (let i = 0; i < contenders.length; i++) {
-          const contender = contenders[(round + i) % contenders.length]!
-          const { events, ms } = await time(contender, chunks)
-          if (checked.has(contender.name) && events !== shape.events) {
-            throw new Error(`${contender.name} counted ${events} events on ${shape.name}, expected ${shape.events}`)
-          }
-          samples.get(contender.name)!.push(ms)
-        }
-      }
-      const reference = median(samples.get("eventsource-parser 4")!)
-      const rows = contenders.map((c) => {
-        const ms = median(samples.get(c.name)!)
-        return [
-          c.name,
-          fixed(ms, 2),
-          fixed(bytes.length / 1e6 / (ms / 1000)),
-          fixed(shape.events / (ms / 1000), 0),
-          `${(reference / ms).toFixed(2)}×`
-        ]
-      })
-      sections.push(
-        `#### ${shape.name}, ${(bytes.length / 1e6).toFixed(1)} MB as ${mode} chunks of ${CHUNK}\n\n` +
-          table(["parser", "median ms", "MB/s", "events/s", "vs eventsource-parser"], rows)
-      )
-    }
+  for (let index = 0; index < shapes(0).length; index++) {
+    sections.push(...await inChild([String(index), String(options.size), String(options.rounds)]))
   }
-  sections.push(await linearity(options.rounds))
+  sections.push(...await inChild(["linearity", "0", String(options.rounds)]))
   return sections.join("\n\n")
 }
 
 // Time per MB for one data line of growing size: flat means linear.
-const linearity = async (rounds: number): Promise<string> => {
+export const linearity = async (rounds: number): Promise<string> => {
   const rows: Array<Array<string>> = []
   const parser = contenders[0]!
   for (const mib of [1, 2, 4, 8]) {
