@@ -14,7 +14,7 @@ const main = async () => {
     `\nNode ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${new Date().toISOString()}\n`
   )
   console.log(`### Parser\n`)
-  console.log(await runParserBench({ size: quick ? 1_000_000 : 8_000_000, rounds: quick ? 3 : 9 }))
+  console.log(await runParserBench({ size: quick ? 1_000_000 : 8_000_000, rounds: quick ? 3 : 21 }))
   console.log(`\n### Broadcast fan-out\n`)
   console.log(
     await runServerBench({
