@@ -99,6 +99,9 @@ export interface SseEvent<A, I = A, R = never> extends Pipeable {
  * @since 0.1.0
  * @category models
  */
+// `any` is sound here: an event's payload type is both input (encode) and output (decode), so no other type
+// admits every event; users of `Any` recover the precise types by inference (`infer A`), as Effect's own
+// `Schema.Any` and `Stream.Any`-style helpers do.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Any = SseEvent<any, any, any>
 

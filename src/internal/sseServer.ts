@@ -169,14 +169,9 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
           for (let i = 0; i < count && same; i++) same = frames[i] === joined.frames[i]
           if (same) return joined.bytes
         }
-        const out = new Uint8Array(bytes)
-        let offset = 0
-        for (let i = 0; i < count; i++) {
-          out.set(frames[i]!, offset)
-          offset += frames[i]!.length
-        }
-        joined = { frames: frames.slice(0, count), bytes: out }
-        return out
+        const parts = frames.slice(0, count)
+        joined = { frames: parts, bytes: concat(parts) }
+        return joined.bytes
       }
     }
 
@@ -380,24 +375,27 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
           )
         }
         const payloadOf = payload as (id: Id, lastEventId: string) => A
-        let failure: SseServerError | undefined
-        return Effect.zipRight(
-          Effect.forEach(
-            Array.from(open),
-            (connection) =>
-              Effect.flatMap(connection.lastEventId, (lastEventId) =>
-                Effect.flatMap(
-                  Effect.mapError(sseEvent.encode(payloadOf(connection.id, lastEventId), encodeOptions), encodeError),
-                  (message) =>
-                    Effect.map(prepare(connection.id, message), (prepared) => {
-                      connection.unsafeOffer(prepared.frame, prepared.key)
-                      failure ??= prepared.failure
-                    })
-                )),
-            { discard: true }
-          ),
-          Effect.suspend(() => failure === undefined ? Effect.void : Effect.fail(failure))
-        )
+        // Every source gets its own payload; a history failure is reported once all of them have been sent.
+        return Effect.suspend(() => {
+          let failure: SseServerError | undefined
+          return Effect.zipRight(
+            Effect.forEach(
+              Array.from(open),
+              (connection) =>
+                Effect.flatMap(connection.lastEventId, (lastEventId) =>
+                  Effect.flatMap(
+                    Effect.mapError(sseEvent.encode(payloadOf(connection.id, lastEventId), encodeOptions), encodeError),
+                    (message) =>
+                      Effect.map(prepare(connection.id, message), (prepared) => {
+                        connection.unsafeOffer(prepared.frame, prepared.key)
+                        failure ??= prepared.failure
+                      })
+                  )),
+              { discard: true }
+            ),
+            Effect.suspend(() => failure === undefined ? Effect.void : Effect.fail(failure))
+          )
+        })
       }
     })
 
