@@ -41,6 +41,22 @@ describe("Parser: decoding", () => {
     messagesOf("data: é€😀\n\nevent: 🎉\ndata: x\n\n", [ev("é€😀"), ev("x", { event: "🎉" })])
   })
 
+  it("a character split around empty chunks and chunks that end in ASCII is still decoded whole", () => {
+    // Chunks ending in an ASCII byte are decoded on their own (the fast path); the others carry a split
+    // character over. An empty chunk in the middle of a character must not lose it.
+    const chunks = [
+      bytes("data: a"),
+      bytes([0xe2]),
+      new Uint8Array(0),
+      bytes([0x82]),
+      new Uint8Array(0),
+      bytes([0xac], "b"),
+      bytes([0xc3]),
+      bytes([0xa9], "\n\n")
+    ]
+    expect(plain(parseChunks(chunks).messages)).toEqual([ev("a€bé")])
+  })
+
   it("invalid UTF-8 bytes become U+FFFD", () => {
     const input = bytes("data: a", [0xff], "b", [0xe2, 0x82], "\n\n")
     for (let i = 1; i < input.length; i++) {
