@@ -132,7 +132,9 @@ export interface ServerBenchOptions {
   readonly rounds: number
 }
 
-const names: ReadonlyArray<ServerName> = ["bare node:http", "effect-sse", "better-sse"]
+const names: ReadonlyArray<ServerName> = process.env.BENCH_SERVERS
+  ? process.env.BENCH_SERVERS.split(",") as Array<ServerName>
+  : ["bare node:http", "platform-node floor", "effect-sse", "better-sse"]
 
 export const runServerBench = async (options: ServerBenchOptions): Promise<string> => {
   const sections: Array<string> = []

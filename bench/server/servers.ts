@@ -1,16 +1,19 @@
 /**
- * The three servers under test, each answering `GET /events` with an event stream and broadcasting one
- * ~200-byte event to every client on demand: a bare node:http server writing a pre-encoded frame (the practical
- * limit), better-sse's channel broadcast, and effect-sse's SseServer.
+ * The servers under test, each answering `GET /events` with an event stream and broadcasting one ~200-byte event
+ * to every client on demand: a bare node:http server writing a pre-encoded frame (the practical limit), the same
+ * on @effect/platform-node without effect-sse (the limit on this stack), better-sse's channel broadcast, and
+ * effect-sse's SseServer.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { createChannel, createSession } from "better-sse"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { History, Message, SseServer } from "effect-sse"
 import * as RedisHistory from "effect-sse/History/Redis"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
+import { Readable } from "node:stream"
 
 export interface BenchServer {
   readonly port: number
@@ -111,7 +114,40 @@ const redisHistory = () =>
     maxEntries: 1000
   })
 
+// What @effect/platform-node costs by itself: its handler and request scope, a readable body that the broadcast
+// pushes a pre-encoded frame into, and nothing of effect-sse. No library on this stack can do better.
+const platformFloor = async (): Promise<BenchServer> => {
+  const bodies = new Set<Readable>()
+  const scope = Effect.runSync(Scope.make())
+  const port = await Effect.runPromise(Scope.extend(
+    Effect.gen(function*() {
+      const server = yield* NodeHttpServer.make(() => Http.createServer(), { port: 0, host: "127.0.0.1" })
+      const route = Effect.sync(() => {
+        const body = new Readable({ read() {} })
+        body.push(":\n")
+        bodies.add(body)
+        body.on("close", () => bodies.delete(body))
+        return HttpServerResponse.raw(body, { contentType: "text/event-stream" })
+      })
+      yield* server.serve(HttpRouter.empty.pipe(HttpRouter.get("/events", route)))
+      const address = server.address
+      return address._tag === "TcpAddress" ? address.port : 0
+    }),
+    scope
+  ))
+  return {
+    port,
+    connections: () => bodies.size,
+    broadcast: (payload) => {
+      const frame = Buffer.from(`event:tick\ndata:${JSON.stringify(payload)}\n\n`)
+      for (const body of bodies) body.push(frame)
+    },
+    close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+}
+
 export const servers = {
+  "platform-node floor": platformFloor,
   "bare node:http": bare,
   "better-sse": betterSse,
   "effect-sse": effectSse(),

@@ -13,6 +13,7 @@ import type * as History from "../History.js"
 import type * as Message from "../Message.js"
 import type * as SseEvent from "../SseEvent.js"
 import type * as SseServer from "../SseServer.js"
+import type { NodeSink } from "./nodeSink.js"
 
 /** @internal */
 export const SourceTypeId: SseServer.SourceTypeId = Symbol.for("effect-sse/SseServer/Source") as SseServer.SourceTypeId
@@ -44,6 +45,9 @@ export interface ServerContext {
   readonly unregister: (connection: Connection<unknown>) => void
   readonly onDropped: (frames: number) => void
   readonly onWritten: (frames: number, bytes: number) => void
+  /** Counts one frame written within a send; `flushWritten` reports the counts once per send or broadcast. */
+  readonly countWritten: (bytes: number) => void
+  readonly flushWritten: () => void
   /**
    * The first `count` frames (`bytes` long in all) as one buffer. Connections that received the same broadcasts
    * batch the same frames: the buffer is built once and shared, not copied per connection.
@@ -69,8 +73,13 @@ export class Connection<Id> implements SseServer.Source<Id> {
   /** Frames waiting, in order, for room in a full queue (policies `"close"` and `"dropOldest"`). */
   private readonly backlog: Array<Uint8Array> = []
   private draining = false
+  /** On Node, the response body that frames are written to; undefined when the body is a Stream. */
+  private sink: NodeSink | undefined = undefined
+  /** Frames offered to the queue and not yet taken from it (a taker may hold one the queue no longer counts). */
+  private queued = 0
   private closing = false
   private ended = false
+  private aborted = false
   private delivered = false
   private lastEventIdValue: string
   /** While a replay is read from the history: live frames wait here, with their history keys. */
@@ -96,31 +105,83 @@ export class Connection<Id> implements SseServer.Source<Id> {
 
   // --- writing: the response body ---
 
-  /** The response body: the prelude at once (so that clients see the stream open), then batches of frames. */
+  /**
+   * The next batch of frames taken from the queue, joined (undefined once the response ends). The fiber is woken by
+   * the first frame of a burst and runs once the sender is done: the rest of the burst is waiting by then, and goes
+   * out in the same batch.
+   */
+  private readonly nextBatch: Effect.Effect<Chunk.Chunk<Uint8Array> | undefined> = Effect.suspend(() => {
+    if (this.ended) return Effect.succeed(undefined)
+    const max = this.server.capacity + 1
+    return Option.getOrElse(this.queue.unsafeSize(), () => 0) > 0
+      ? Effect.map(Queue.takeUpTo(this.queue, max), (frames) => this.batch(frames))
+      : Effect.flatMap(
+        Queue.take(this.queue),
+        (first) => Effect.map(Queue.takeUpTo(this.queue, max - 1), (rest) => this.batch(Chunk.prepend(rest, first)))
+      )
+  })
+
+  /** The response body as a Stream, for any platform: the prelude at once (so that clients see the stream open), then batches. */
   body(prelude: Uint8Array): Stream.Stream<Uint8Array> {
     // A plain channel loop: one take and one write per batch, without the layers of a generic stream combinator.
-    const max = this.server.capacity + 1
-    const takeWaiting = Effect.map(Queue.takeUpTo(this.queue, max), (frames) => this.batch(frames))
-    // Woken by the first frame of a burst, the fiber runs once the sender is done: the rest of the burst is
-    // waiting by then, and goes out in the same batch.
-    const takeNext = Effect.flatMap(
-      Queue.take(this.queue),
-      (first) => Effect.map(Queue.takeUpTo(this.queue, max - 1), (rest) => this.batch(Chunk.prepend(rest, first)))
-    )
-    const take: Effect.Effect<Chunk.Chunk<Uint8Array> | undefined> = Effect.suspend(() => {
-      if (this.ended) return Effect.succeed(undefined)
-      return Option.getOrElse(this.queue.unsafeSize(), () => 0) > 0 ? takeWaiting : takeNext
-    })
     const loop: Channel.Channel<Chunk.Chunk<Uint8Array>, unknown, never, unknown, void, unknown> = Channel.flatMap(
-      Channel.fromEffect(take),
+      Channel.fromEffect(this.nextBatch),
       (chunk) => chunk === undefined ? Channel.void : Channel.zipRight(Channel.write(chunk), loop)
     )
     return Stream.fromChannel(Channel.zipRight(Channel.write(Chunk.of(prelude)), loop))
   }
 
+  /**
+   * On Node: the prelude goes into the sink now, and from then on frames are written within the send while the
+   * socket keeps up. This loop, run in the request's scope, moves what had to queue meanwhile.
+   */
+  writeTo(sink: NodeSink, prelude: Uint8Array): Effect.Effect<void> {
+    this.sink = sink
+    sink.push(prelude)
+    const loop: Effect.Effect<void> = Effect.flatMap(this.nextBatch, (chunk) => {
+      if (chunk === undefined) {
+        sink.end()
+        return Effect.void
+      }
+      let room = true
+      for (const piece of chunk) room = sink.push(piece)
+      return room ? loop : Effect.zipRight(sink.ready, loop)
+    })
+    return loop
+  }
+
+  /** A frame straight to the socket: only when nothing waits in the queue, so that order holds. */
+  private writeNow(frame: Uint8Array, sink: NodeSink): void {
+    if (frame !== heartbeatFrame) this.markDelivered()
+    this.lastWrite = this.server.now()
+    this.server.countWritten(frame.length)
+    sink.push(frame)
+  }
+
+  private canWriteNow(): NodeSink | undefined {
+    const sink = this.sink
+    return sink !== undefined && this.queued === 0 && this.backlog.length === 0 && sink.canWriteNow ? sink : undefined
+  }
+
+  /** Into the queue without waiting; counted, so that no frame is written past one still queued. */
+  private enqueue(frame: Uint8Array): boolean {
+    if (!this.queue.unsafeOffer(frame)) return false
+    this.queued++
+    return true
+  }
+
+  private markDelivered(): void {
+    if (!this.delivered) {
+      // As the seed documents: Last-Event-ID tells of a reconnection until new content has been delivered.
+      this.delivered = true
+      this.lastEventIdValue = ""
+    }
+  }
+
   /** Everything waiting in the queue goes out as one buffer: one write for many frames under load. */
   private batch(frames: Chunk.Chunk<Uint8Array>): Chunk.Chunk<Uint8Array> {
     const array = Chunk.toReadonlyArray(frames)
+    this.queued -= array.length
     let count = 0
     let bytes = 0
     let message = false
@@ -133,11 +194,7 @@ export class Connection<Id> implements SseServer.Source<Id> {
       bytes += frame.length
       if (frame !== heartbeatFrame) message = true
     }
-    if (message && !this.delivered) {
-      // As the seed documents: Last-Event-ID tells of a reconnection until new content has been delivered.
-      this.delivered = true
-      this.lastEventIdValue = ""
-    }
+    if (message) this.markDelivered()
     if (count === 0) return Chunk.empty()
     this.lastWrite = this.server.now()
     this.server.onWritten(count, bytes)
@@ -158,7 +215,12 @@ export class Connection<Id> implements SseServer.Source<Id> {
       this.pending.push({ frame, key })
       return true
     }
-    if (this.backlog.length === 0 && this.queue.unsafeOffer(frame)) return true
+    const sink = this.canWriteNow()
+    if (sink !== undefined) {
+      this.writeNow(frame, sink)
+      return true
+    }
+    if (this.backlog.length === 0 && this.enqueue(frame)) return true
     if (this.server.policy === "dropNewest") {
       this.server.onDropped(1)
       return false
@@ -176,33 +238,45 @@ export class Connection<Id> implements SseServer.Source<Id> {
 
   /** Heartbeats and retry hints: skipped when frames are waiting, since a write is coming anyway. */
   offerControl(frame: Uint8Array): void {
-    if (this.isOpen && this.backlog.length === 0) this.queue.unsafeOffer(frame)
+    if (!this.isOpen || this.backlog.length > 0) return
+    const sink = this.canWriteNow()
+    if (sink !== undefined) {
+      this.writeNow(frame, sink)
+      this.server.flushWritten()
+    } else {
+      this.enqueue(frame)
+    }
   }
 
   /** Ends the response after the frames already queued. */
   unsafeClose(): void {
     if (!this.isOpen) return
     this.closing = true
-    if (this.backlog.length === 0 && this.queue.unsafeOffer(END)) return
+    if (this.backlog.length === 0 && this.enqueue(END)) return
     this.backlog.push(END)
     this.startDraining()
   }
 
   /** Ends the response now, discarding what is queued: for slow consumers and the shutdown deadline. */
   abort(): void {
-    if (this.ended) return
+    // Not skipped once the end was taken from the queue: the writer may still wait for the socket with it.
+    if (this.aborted) return
+    this.aborted = true
     this.ended = true
     this.server.onDropped(this.backlog.length + Option.getOrElse(this.queue.unsafeSize(), () => 0))
     this.backlog.length = 0
     // The Node writer may be waiting for a full socket to drain: interrupting the response fiber releases what
     // the connection holds, and destroying the socket frees what Node holds.
     this.fiber.unsafeInterruptAsFork(FiberId.none)
+    this.sink?.destroy()
     this.destroySocket()
   }
 
   /** Waits for room for one frame, at most `sendTimeout` under the `"close"` policy. */
   private offerWaiting(frame: Uint8Array): Effect.Effect<"queued" | "closed" | "timeout"> {
-    const offer = Queue.offer(this.queue, frame)
+    const offer = Effect.tap(Queue.offer(this.queue, frame), (queued) => {
+      if (queued) this.queued++
+    })
     const bounded = this.server.policy === "close"
       ? Effect.timeoutTo(offer, { duration: this.server.sendTimeout, onTimeout: () => false, onSuccess: () => true })
       : offer
@@ -266,7 +340,13 @@ export class Connection<Id> implements SseServer.Source<Id> {
         this.unsafeOffer(frame, key)
         return Effect.void
       }
-      if (this.backlog.length === 0 && this.queue.unsafeOffer(frame)) return Effect.void
+      const sink = this.canWriteNow()
+      if (sink !== undefined) {
+        this.writeNow(frame, sink)
+        this.server.flushWritten()
+        return Effect.void
+      }
+      if (this.backlog.length === 0 && this.enqueue(frame)) return Effect.void
       if (this.server.policy !== "close" || this.backlog.length > 0) {
         return this.unsafeOffer(frame) ? Effect.void : Effect.fail(this.server.error("Dropped", this.id))
       }

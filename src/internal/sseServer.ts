@@ -25,6 +25,7 @@ import * as Message from "../Message.js"
 import * as SseEvent from "../SseEvent.js"
 import type * as SseServer from "../SseServer.js"
 import { Connection, heartbeatFrame, type Prepared, type ServerContext } from "./connection.js"
+import * as NodeSink from "./nodeSink.js"
 
 /** @internal */
 export const TypeId: SseServer.TypeId = Symbol.for("effect-sse/SseServer") as SseServer.TypeId
@@ -142,6 +143,20 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
 
     const updateOpenGauge = () => metrics.connectionsOpen.unsafeUpdate(open.size, tags)
 
+    const onWritten = (frames: number, bytes: number) => {
+      metrics.framesSent.unsafeUpdate(frames, tags)
+      metrics.bytesWritten.unsafeUpdate(bytes, tags)
+    }
+    // Frames written within sends are counted in plain numbers and reported once per send or broadcast: a metric
+    // update per connection would cost more than the write.
+    let unreportedFrames = 0
+    let unreportedBytes = 0
+    const flushWritten = () => {
+      if (unreportedFrames === 0) return
+      onWritten(unreportedFrames, unreportedBytes)
+      unreportedFrames = 0
+      unreportedBytes = 0
+    }
     const context: ServerContext = {
       policy,
       capacity,
@@ -154,10 +169,12 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
       onDropped: (frames) => {
         if (frames > 0) metrics.framesDropped.unsafeUpdate(frames, tags)
       },
-      onWritten: (frames, bytes) => {
-        metrics.framesSent.unsafeUpdate(frames, tags)
-        metrics.bytesWritten.unsafeUpdate(bytes, tags)
+      onWritten,
+      countWritten: (bytes) => {
+        unreportedFrames++
+        unreportedBytes += bytes
       },
+      flushWritten,
       fork: (effect) => {
         runDrainer(effect)
       },
@@ -210,6 +227,7 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
     const deliverAll = (prepared: Prepared) =>
       Effect.suspend(() => {
         for (const connection of open) connection.unsafeOffer(prepared.frame, prepared.key)
+        flushWritten()
         return reportFailure(prepared)
       })
 
@@ -223,6 +241,7 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
                 connection.unsafeOffer(entry.frame, entry.key)
               }
             }
+            flushWritten()
           })
         ),
         Effect.forkScoped
@@ -350,16 +369,19 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
           const replayed = yield* resume(connection, request.headers["last-event-id"] ?? "")
           if (keepAlive > 0) yield* Effect.forkScoped(heartbeat(connection))
           const opening = replayed === undefined ? prelude : concat([prelude, replayed])
-          return HttpServerResponse.stream(connection.body(opening), {
-            contentType: "text/event-stream; charset=utf-8",
-            headers: eventStreamHeaders(request)
-          })
+          const contentType = "text/event-stream; charset=utf-8"
+          const headers = eventStreamHeaders(request)
+          const sink = NodeSink.forRequest(request)
+          if (sink === undefined) return HttpServerResponse.stream(connection.body(opening), { contentType, headers })
+          yield* Effect.forkScoped(connection.writeTo(sink, opening))
+          return HttpServerResponse.raw(sink.readable, { contentType, headers })
         })
       )
 
     const broadcastFrame = (frame: Uint8Array) =>
       Effect.sync(() => {
         for (const connection of open) connection.unsafeOffer(frame)
+        flushWritten()
       })
 
     const encodeError = (cause: unknown) => new SseServerError({ reason: "Encode", id: undefined, cause })
@@ -393,7 +415,10 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
                   )),
               { discard: true }
             ),
-            Effect.suspend(() => failure === undefined ? Effect.void : Effect.fail(failure))
+            Effect.suspend(() => {
+              flushWritten()
+              return failure === undefined ? Effect.void : Effect.fail(failure)
+            })
           )
         })
       }
