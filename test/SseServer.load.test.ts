@@ -95,6 +95,38 @@ describe("SseServer: slow consumers", () => {
   )
 
   it.scopedLive(
+    "a client that falls behind and catches up gets every frame once, in order",
+    () =>
+      Effect.gen(function*() {
+        // Frames go straight to the socket while it keeps up, into the queue while it pushes back, and straight
+        // again once the queue is empty: no frame may overtake one queued before it at either switch.
+        const { sse, url } = yield* startServer({ bufferCapacity: 4096, sendTimeout: "60 seconds" }, eventsRoute)
+        const client = yield* connect(`${url}/events/lagging`)
+        yield* eventually("the source", Effect.map(sse.size, (n) => n === 1))
+        const small = (i: number) => Message.make({ data: String(i), id: String(i) })
+        let next = 0
+        for (; next < 50; next++) yield* sse.broadcast(small(next))
+        yield* client.waitFor("the first frames", () => client.messages().length === 50)
+        client.pause()
+        // 12 MB while the client reads nothing, with small frames in between: the socket pushes back early on.
+        for (let round = 0; round < 200; round++) {
+          yield* sse.broadcast(frame(next++))
+          for (let k = 0; k < 5; k++) yield* sse.broadcast(small(next++))
+        }
+        // More frames while it catches up, until well after it has.
+        client.resume()
+        const medium = (i: number) => Message.make({ data: String(i) + "m".repeat(4096), id: String(i) })
+        for (let end = next + 3000; next < end; next++) {
+          yield* sse.broadcast(medium(next))
+          if (next % 10 === 0) yield* Effect.sleep("0 millis")
+        }
+        yield* client.waitFor("every frame", () => client.messages().length === next, 30_000)
+        expect(client.messages().map((m) => Number(m.id))).toEqual(Array.from({ length: next }, (_, i) => i))
+      }),
+    120_000
+  )
+
+  it.scopedLive(
     "default policy: a send to a full source waits at most sendTimeout, then fails and closes it",
     () =>
       Effect.gen(function*() {

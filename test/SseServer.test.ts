@@ -1,8 +1,8 @@
+import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Effect, Option, Schema } from "effect"
-import type { SseServer } from "effect-sse"
-import { Message, SseEvent } from "effect-sse"
+import { Message, SseEvent, SseServer } from "effect-sse"
 import { connect, eventually } from "./utils/http.js"
 import { eventsRoute, startServer } from "./utils/sse.js"
 
@@ -211,5 +211,39 @@ describe("SseServer: sources", () => {
         yield* client.waitFor("the event", () => client.messages().length === 1)
         expect(client.messages()[0]).toMatchObject({ event: "event", data: "{\"same\":\"for all\"}", id: "9" })
       }
+    }))
+})
+
+describe("SseServer: platforms other than Node", () => {
+  it.scopedLive("served as a web handler, the response body is a Stream carrying the same frames", () =>
+    Effect.gen(function*() {
+      // On Node, frames go straight into Node's response; elsewhere (Bun, Deno, workers) the platform gets the
+      // same frames as an Effect Stream. A web handler exercises that path with real web streams.
+      const sse = yield* SseServer.make<string>({ retry: "2 seconds" })
+      const handler = HttpApp.toWebHandler(sse.connect("web"))
+      const response = yield* Effect.promise(() => handler(new Request("http://127.0.0.1/events")))
+      expect(response.status).toBe(200)
+      expect(response.headers.get("content-type")).toBe("text/event-stream; charset=utf-8")
+      const reader = response.body!.getReader()
+      const decoder = new TextDecoder()
+      let text = ""
+      const readUntil = (expected: string) =>
+        Effect.promise(async () => {
+          for (let i = 0; i < 100 && !text.includes(expected); i++) {
+            const { done, value } = await reader.read()
+            if (done) break
+            text += decoder.decode(value, { stream: true })
+          }
+        })
+      yield* readUntil("retry:2000\n\n")
+      yield* eventually("the source", Effect.map(sse.size, (n) => n === 1))
+      yield* sse.broadcast(Message.make({ data: "a\nb", id: "7" }))
+      yield* readUntil("data:a\ndata:b\nid:7\n\n")
+      expect(text).toBe("retry:2000\n\ndata:a\ndata:b\nid:7\n\n")
+      const source = Option.getOrThrow(yield* sse.get("web"))
+      yield* source.close
+      const end = yield* Effect.promise(() => reader.read())
+      expect(end.done).toBe(true)
+      yield* eventually("the registry to empty", Effect.map(sse.size, (n) => n === 0))
     }))
 })
