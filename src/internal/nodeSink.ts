@@ -1,7 +1,22 @@
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
+import { Buffer } from "node:buffer"
 import { IncomingMessage } from "node:http"
 import { Readable } from "node:stream"
+
+// A broadcast pushes one frame into many sinks, and Node wraps a Uint8Array that is not a Buffer in a new Buffer at
+// every push: the last frame's Buffer is kept, so that a broadcast wraps its frame once.
+let lastFrame: Uint8Array | undefined = undefined
+let lastBuffer: Buffer = Buffer.alloc(0)
+
+const asBuffer = (frame: Uint8Array): Buffer => {
+  if (Buffer.isBuffer(frame)) return frame
+  if (frame !== lastFrame) {
+    lastFrame = frame
+    lastBuffer = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)
+  }
+  return lastBuffer
+}
 
 /**
  * The body of a response served by Node (`@effect/platform-node`): a readable stream that the platform pipes into
@@ -35,7 +50,7 @@ export class NodeSink {
 
   /** False once Node's buffer is full: wait for `ready` before pushing more. */
   push(frame: Uint8Array): boolean {
-    return this.readable.push(frame)
+    return this.readable.push(asBuffer(frame))
   }
 
   /** Completes once Node has taken what was pushed and asks for more. */
