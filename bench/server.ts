@@ -133,7 +133,9 @@ export interface ServerBenchOptions {
 }
 
 const names: ReadonlyArray<ServerName> = process.env.BENCH_SERVERS
-  ? ["bare node:http", ...process.env.BENCH_SERVERS.split(",").filter((name) => name !== "bare node:http")] as Array<ServerName>
+  ? ["bare node:http", ...process.env.BENCH_SERVERS.split(",").filter((name) => name !== "bare node:http")] as Array<
+    ServerName
+  >
   : ["bare node:http", "platform-node floor", "effect-sse", "better-sse"]
 
 export const runServerBench = async (options: ServerBenchOptions): Promise<string> => {
