@@ -75,8 +75,10 @@ export class Connection<Id> implements SseServer.Source<Id> {
   private draining = false
   /** On Node, the response body that frames are written to; undefined when the body is a Stream. */
   private sink: NodeSink | undefined = undefined
-  /** Frames offered to the queue and not yet taken from it (a taker may hold one the queue no longer counts). */
-  private queued = 0
+  private forkWriter: ((effect: Effect.Effect<void>) => Fiber.RuntimeFiber<void>) | undefined = undefined
+  private writer: Fiber.RuntimeFiber<void> | undefined = undefined
+  /** True while a writer fiber moves queued frames to the sink. */
+  private writing = false
   private closing = false
   private ended = false
   private aborted = false
@@ -133,21 +135,51 @@ export class Connection<Id> implements SseServer.Source<Id> {
 
   /**
    * On Node: the prelude goes into the sink now, and from then on frames are written within the send while the
-   * socket keeps up. This loop, run in the request's scope, moves what had to queue meanwhile.
+   * socket keeps up. What has to queue meanwhile is moved by a writer fiber, started with `fork` (in the request's
+   * scope) when the first frame queues and ended once the queue is empty: an idle connection holds no fiber.
    */
-  writeTo(sink: NodeSink, prelude: Uint8Array): Effect.Effect<void> {
+  writeTo(sink: NodeSink, prelude: Uint8Array, fork: (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<void>): void {
     this.sink = sink
+    this.forkWriter = fork
     sink.push(prelude)
-    const loop: Effect.Effect<void> = Effect.flatMap(this.nextBatch, (chunk) => {
-      if (chunk === undefined) {
-        sink.end()
+    if (Option.getOrElse(this.queue.unsafeSize(), () => 0) > 0) this.ensureWriter()
+  }
+
+  private ensureWriter(): void {
+    if (this.writing || this.sink === undefined || this.forkWriter === undefined) return
+    this.writing = true
+    this.writer = this.forkWriter(this.writeQueued(this.sink))
+  }
+
+  // Every frame in the queue has a writer coming for it, and no frame is written straight while one runs: that is
+  // what keeps the order. The writer never waits on an empty queue: it ends there, in the same step as it looks.
+  private writeQueued(sink: NodeSink): Effect.Effect<void> {
+    const max = this.server.capacity + 1
+    const loop: Effect.Effect<void> = Effect.suspend(() => {
+      if (this.ended || Option.getOrElse(this.queue.unsafeSize(), () => 0) === 0) {
+        this.writing = false
         return Effect.void
       }
-      let room = true
-      for (const piece of chunk) room = sink.push(piece)
-      return room ? loop : Effect.zipRight(sink.ready, loop)
+      return Effect.flatMap(Queue.takeUpTo(this.queue, max), (frames) => {
+        let room = true
+        for (const piece of this.batch(frames)) room = sink.push(piece)
+        if (this.ended) {
+          sink.end()
+          this.writing = false
+          return Effect.void
+        }
+        return room ? loop : Effect.zipRight(sink.ready, loop)
+      })
     })
-    return loop
+    return Effect.onInterrupt(loop, () =>
+      Effect.sync(() => {
+        this.writing = false
+      }))
+  }
+
+  /** Stops the writer, if one runs: the request's scope is closing. */
+  release(): void {
+    this.writer?.unsafeInterruptAsFork(FiberId.none)
   }
 
   /** A frame straight to the socket: only when nothing waits in the queue, so that order holds. */
@@ -160,13 +192,13 @@ export class Connection<Id> implements SseServer.Source<Id> {
 
   private canWriteNow(): NodeSink | undefined {
     const sink = this.sink
-    return sink !== undefined && this.queued === 0 && this.backlog.length === 0 && sink.canWriteNow ? sink : undefined
+    return sink !== undefined && !this.writing && this.backlog.length === 0 && sink.canWriteNow ? sink : undefined
   }
 
-  /** Into the queue without waiting; counted, so that no frame is written past one still queued. */
+  /** Into the queue without waiting; on Node, with a writer to take it. */
   private enqueue(frame: Uint8Array): boolean {
     if (!this.queue.unsafeOffer(frame)) return false
-    this.queued++
+    this.ensureWriter()
     return true
   }
 
@@ -181,7 +213,6 @@ export class Connection<Id> implements SseServer.Source<Id> {
   /** Everything waiting in the queue goes out as one buffer: one write for many frames under load. */
   private batch(frames: Chunk.Chunk<Uint8Array>): Chunk.Chunk<Uint8Array> {
     const array = Chunk.toReadonlyArray(frames)
-    this.queued -= array.length
     let count = 0
     let bytes = 0
     let message = false
@@ -275,7 +306,7 @@ export class Connection<Id> implements SseServer.Source<Id> {
   /** Waits for room for one frame, at most `sendTimeout` under the `"close"` policy. */
   private offerWaiting(frame: Uint8Array): Effect.Effect<"queued" | "closed" | "timeout"> {
     const offer = Effect.tap(Queue.offer(this.queue, frame), (queued) => {
-      if (queued) this.queued++
+      if (queued) this.ensureWriter()
     })
     const bounded = this.server.policy === "close"
       ? Effect.timeoutTo(offer, { duration: this.server.sendTimeout, onTimeout: () => false, onSuccess: () => true })

@@ -16,6 +16,7 @@ import * as MutableHashMap from "effect/MutableHashMap"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
+import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -343,7 +344,8 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
           if (refused !== undefined) return refuse(refused)
           yield* Effect.makeSpanScoped("SseServer.connection", {
             attributes: { "sse.server": name, "sse.id": String(id) },
-            kind: "server"
+            kind: "server",
+            captureStackTrace: false
           })
           const queue = policy === "dropOldest"
             ? yield* Queue.sliding<Uint8Array>(capacity)
@@ -362,7 +364,10 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
             Effect.sync(() => register(connection)),
             () =>
               Effect.zipRight(
-                Effect.sync(() => context.unregister(connection as Connection<unknown>)),
+                Effect.sync(() => {
+                  context.unregister(connection as Connection<unknown>)
+                  connection.release()
+                }),
                 Effect.zipRight(Queue.shutdown(queue), Deferred.succeed(done, undefined))
               )
           )
@@ -373,7 +378,7 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
           const headers = eventStreamHeaders(request)
           const sink = NodeSink.forRequest(request)
           if (sink === undefined) return HttpServerResponse.stream(connection.body(opening), { contentType, headers })
-          yield* Effect.forkScoped(connection.writeTo(sink, opening))
+          connection.writeTo(sink, opening, Runtime.runFork(yield* Effect.runtime<never>()))
           return HttpServerResponse.raw(sink.readable, { contentType, headers })
         })
       )
