@@ -1,21 +1,30 @@
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
-import { Buffer } from "node:buffer"
-import { IncomingMessage } from "node:http"
-import { Readable } from "node:stream"
+import type { Buffer } from "node:buffer"
+import type { IncomingMessage } from "node:http"
+import type { Readable } from "node:stream"
 
-// A broadcast pushes one frame into many sinks, and Node wraps a Uint8Array that is not a Buffer in a new Buffer at
-// every push: the last frame's Buffer is kept, so that a broadcast wraps its frame once.
-let lastFrame: Uint8Array | undefined = undefined
-let lastBuffer: Buffer = Buffer.alloc(0)
+interface NodeBuiltins {
+  readonly Buffer: typeof Buffer
+  readonly IncomingMessage: typeof IncomingMessage
+  readonly Readable: typeof Readable
+}
 
-const asBuffer = (frame: Uint8Array): Buffer => {
-  if (Buffer.isBuffer(frame)) return frame
-  if (frame !== lastFrame) {
-    lastFrame = frame
-    lastBuffer = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)
-  }
-  return lastBuffer
+// Node's modules are looked up when a request arrives, not imported: the package's entry point also serves
+// browsers (the client, the parser), which have no `node:` modules. Without `process.getBuiltinModule` (Node
+// before 20.16) responses take the portable Stream body.
+let builtins: NodeBuiltins | null | undefined = undefined
+
+const nodeBuiltins = (): NodeBuiltins | null => {
+  if (builtins !== undefined) return builtins
+  const get = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule
+  if (typeof get !== "function") return builtins = null
+  const buffer = get("node:buffer") as { Buffer: typeof Buffer } | undefined
+  const http = get("node:http") as { IncomingMessage: typeof IncomingMessage } | undefined
+  const stream = get("node:stream") as { Readable: typeof Readable } | undefined
+  return builtins = buffer && http && stream
+    ? { Buffer: buffer.Buffer, IncomingMessage: http.IncomingMessage, Readable: stream.Readable }
+    : null
 }
 
 /**
@@ -30,8 +39,8 @@ export class NodeSink {
   readonly readable: Readable
   private waiting: (() => void) | undefined = undefined
 
-  constructor() {
-    this.readable = new Readable({
+  constructor(private readonly node: NodeBuiltins) {
+    this.readable = new node.Readable({
       // Node asks for more once what was pushed has gone out: whoever waits for room may go on.
       read: () => {
         const resume = this.waiting
@@ -50,7 +59,7 @@ export class NodeSink {
 
   /** False once Node's buffer is full: wait for `ready` before pushing more. */
   push(frame: Uint8Array): boolean {
-    return this.readable.push(asBuffer(frame))
+    return this.readable.push(asBuffer(this.node, frame))
   }
 
   /** Completes once Node has taken what was pushed and asks for more. */
@@ -70,6 +79,22 @@ export class NodeSink {
   }
 }
 
+// A broadcast pushes one frame into many sinks, and Node wraps a Uint8Array that is not a Buffer in a new Buffer at
+// every push: the last frame's Buffer is kept, so that a broadcast wraps its frame once.
+let lastFrame: Uint8Array | undefined = undefined
+let lastBuffer: Uint8Array | undefined = undefined
+
+const asBuffer = (node: NodeBuiltins, frame: Uint8Array): Uint8Array => {
+  if (node.Buffer.isBuffer(frame)) return frame
+  if (frame !== lastFrame || lastBuffer === undefined) {
+    lastFrame = frame
+    lastBuffer = node.Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)
+  }
+  return lastBuffer
+}
+
 /** A sink when the request came through Node's HTTP server, which pipes readable bodies; otherwise undefined. */
-export const forRequest = (request: HttpServerRequest.HttpServerRequest): NodeSink | undefined =>
-  request.source instanceof IncomingMessage ? new NodeSink() : undefined
+export const forRequest = (request: HttpServerRequest.HttpServerRequest): NodeSink | undefined => {
+  const node = nodeBuiltins()
+  return node !== null && request.source instanceof node.IncomingMessage ? new NodeSink(node) : undefined
+}
