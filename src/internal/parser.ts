@@ -100,6 +100,10 @@ export class IncrementalParser implements Parser.IncrementalParser {
     }
     const length = text.length
     if (length === 0) return undefined
+    if (this.pendingLength !== 0 && text.indexOf("\n") === -1 && text.indexOf("\r") === -1) {
+      // A long line goes on through the whole chunk (a pending line means neither a BOM nor a CR can come first).
+      return this.keepPending(text)
+    }
     let pos = 0
     if (this.atStart) {
       this.atStart = false
