@@ -127,6 +127,31 @@ describe("SseServer: slow consumers", () => {
   )
 
   it.scopedLive(
+    "an idle connection holds no writer fiber: one starts when the socket pushes back and ends with the queue",
+    () =>
+      Effect.gen(function*() {
+        const supervisor = yield* Supervisor.track
+        const { sse, url } = yield* startServer({ bufferCapacity: 4096, sendTimeout: "60 seconds" }, eventsRoute).pipe(
+          Effect.supervised(supervisor)
+        )
+        const fibers = Effect.map(supervisor.value, (all) => all.length)
+        const client = yield* connect(`${url}/events/idle`)
+        yield* eventually("the source", Effect.map(sse.size, (n) => n === 1))
+        for (let i = 0; i < 20; i++) yield* sse.broadcast(Message.make({ data: String(i), id: String(i) }))
+        yield* client.waitFor("the first frames", () => client.messages().length === 20)
+        const idle = yield* fibers
+        client.pause()
+        for (let i = 20; i < 220; i++) yield* sse.broadcast(frame(i))
+        // The socket is full: the frames wait in the queue, with a writer fiber to move them.
+        yield* eventually("a writer fiber", Effect.map(fibers, (n) => n === idle + 1))
+        client.resume()
+        yield* client.waitFor("every frame", () => client.messages().length === 220, 30_000)
+        yield* eventually("the writer to end", Effect.map(fibers, (n) => n === idle))
+      }),
+    120_000
+  )
+
+  it.scopedLive(
     "default policy: a send to a full source waits at most sendTimeout, then fails and closes it",
     () =>
       Effect.gen(function*() {
