@@ -2,8 +2,10 @@
  * The SSE server: a service, provided by a Layer, that keeps every connected event source under an id the app
  * chooses (a user id, a session id) and sends messages and typed events to one source or to all of them.
  *
- * Each connection is a scoped, bounded queue of encoded frames, written to the socket in batches. A heartbeat
- * fiber in the connection's scope fills silences with comments; a slow consumer never stalls the others; closing
+ * Each connection is a scoped, bounded queue of encoded frames. On Node, a send or broadcast writes a frame into
+ * the response within the call while the socket keeps up; when it pushes back, frames wait in the queue (where
+ * the slow-consumer policy applies) and a writer fiber moves them in batches. On other platforms the response
+ * body is a Stream fed by the queue. A heartbeat fiber in the connection's scope fills silences with comments; a slow consumer never stalls the others; closing
  * the Layer's scope ends every response, after a `retry:` with jitter. When a `History` is provided, every
  * message is recorded and a reconnecting client is first sent what it missed.
  *
@@ -72,7 +74,10 @@ export interface Options {
   readonly retry?: Duration.DurationInput | undefined
   /** A heartbeat comment is written when nothing was written for this long. Absent or zero: no heartbeats. */
   readonly keepAlive?: Duration.DurationInput | undefined
-  /** Frames each connection buffers. Default 256. */
+  /**
+   * Frames each connection's queue holds while its socket pushes back (on Node, frames the socket takes at once
+   * are written without queueing). Default 256.
+   */
   readonly bufferCapacity?: number | undefined
   /** Default `"close"`. */
   readonly slowConsumer?: SlowConsumerPolicy | undefined
