@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Metric, MetricLabel, Option, Supervisor } from "effect"
+import { Effect, Fiber, Metric, MetricLabel, Option, Supervisor } from "effect"
 import { Message, SseServer } from "effect-sse"
 import { connect, eventually } from "./utils/http.js"
 import { eventsRoute, startServer } from "./utils/sse.js"
@@ -56,6 +56,41 @@ describe("SseServer: disconnects", () => {
         // A leak of even 10 KB per connection would show as 10 MB here.
         expect(grown).toBeLessThan(8 * 1024 * 1024)
         expect(Option.isNone(yield* sse.get("0"))).toBe(true)
+      }),
+    120_000
+  )
+})
+
+describe("SseServer: broadcasts during disconnects", () => {
+  it.scopedLive(
+    "300 clients leaving while broadcasts go on: no error, and no connection or fiber left behind",
+    () =>
+      Effect.gen(function*() {
+        const supervisor = yield* Supervisor.track
+        const { sse, url } = yield* startServer({ bufferCapacity: 16 }, eventsRoute).pipe(Effect.supervised(supervisor))
+        let sent = 0
+        // Bounded: at most 20,000 broadcasts, one every millisecond or so, while the clients come and go.
+        const broadcaster = yield* Effect.forkScoped(
+          Effect.whileLoop({
+            while: () => sent < 20_000,
+            body: () =>
+              Effect.zipRight(
+                sse.broadcast(Message.make({ data: "x".repeat(200), id: String(sent++) })),
+                Effect.sleep("1 millis")
+              ),
+            step: () => undefined
+          })
+        )
+        const cycle = (i: number) =>
+          Effect.scoped(Effect.gen(function*() {
+            const client = yield* connect(`${url}/events/${i}`)
+            yield* client.waitFor("a broadcast", () => client.messages().length > 0)
+          }))
+        yield* Effect.forEach(Array.from({ length: 300 }, (_, i) => i), cycle, { concurrency: 10, discard: true })
+        yield* Fiber.interrupt(broadcaster)
+        yield* eventually("the registry to empty", Effect.map(sse.size, (n) => n === 0))
+        yield* eventually("the fibers to end", Effect.map(supervisor.value, (fibers) => fibers.length === 0))
+        expect(sent).toBeGreaterThan(0)
       }),
     120_000
   )

@@ -187,7 +187,7 @@ export class Connection<Id> implements SseServer.Source<Id> {
     if (frame !== heartbeatFrame) this.markDelivered()
     this.lastWrite = this.server.now()
     this.server.countWritten(frame.length)
-    sink.push(frame)
+    sink.write(frame)
   }
 
   private canWriteNow(): NodeSink | undefined {

@@ -1,12 +1,13 @@
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
 import type { Buffer } from "node:buffer"
-import type { IncomingMessage } from "node:http"
+import type { IncomingMessage, ServerResponse } from "node:http"
 import type { Readable } from "node:stream"
 
 interface NodeBuiltins {
   readonly Buffer: typeof Buffer
   readonly IncomingMessage: typeof IncomingMessage
+  readonly ServerResponse: typeof ServerResponse
   readonly Readable: typeof Readable
 }
 
@@ -20,10 +21,18 @@ const nodeBuiltins = (): NodeBuiltins | null => {
   const get = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule
   if (typeof get !== "function") return builtins = null
   const buffer = get("node:buffer") as { Buffer: typeof Buffer } | undefined
-  const http = get("node:http") as { IncomingMessage: typeof IncomingMessage } | undefined
+  const http = get("node:http") as {
+    IncomingMessage: typeof IncomingMessage
+    ServerResponse: typeof ServerResponse
+  } | undefined
   const stream = get("node:stream") as { Readable: typeof Readable } | undefined
   return builtins = buffer && http && stream
-    ? { Buffer: buffer.Buffer, IncomingMessage: http.IncomingMessage, Readable: stream.Readable }
+    ? {
+      Buffer: buffer.Buffer,
+      IncomingMessage: http.IncomingMessage,
+      ServerResponse: http.ServerResponse,
+      Readable: stream.Readable
+    }
     : null
 }
 
@@ -39,7 +48,7 @@ export class NodeSink {
   readonly readable: Readable
   private waiting: (() => void) | undefined = undefined
 
-  constructor(private readonly node: NodeBuiltins) {
+  constructor(private readonly node: NodeBuiltins, private readonly response: ServerResponse | undefined) {
     this.readable = new node.Readable({
       // Node asks for more once what was pushed has gone out: whoever waits for room may go on.
       read: () => {
@@ -52,9 +61,23 @@ export class NodeSink {
     })
   }
 
-  /** True when a frame pushed now goes straight to the socket, behind nothing. */
+  /** True when a frame written now goes straight to the socket, behind nothing. */
   get canWriteNow(): boolean {
-    return this.readable.readableFlowing === true && this.readable.readableLength === 0 && !this.readable.destroyed
+    const readable = this.readable
+    if (readable.readableFlowing !== true || readable.readableLength !== 0 || readable.destroyed) return false
+    const response = this.response
+    // Never a write after the end: Node would report it as an error event.
+    return response === undefined || (!response.writableNeedDrain && !response.writableEnded && !response.destroyed)
+  }
+
+  /**
+   * Writes a frame when `canWriteNow`: into Node's response itself when the platform lets it be found (the body
+   * it pipes is empty then, so nothing is overtaken), which skips the readable's own machinery.
+   */
+  write(frame: Uint8Array): void {
+    const response = this.response
+    if (response === undefined) this.readable.push(asBuffer(this.node, frame))
+    else response.write(asBuffer(this.node, frame))
   }
 
   /** False once Node's buffer is full: wait for `ready` before pushing more. */
@@ -96,5 +119,8 @@ const asBuffer = (node: NodeBuiltins, frame: Uint8Array): Uint8Array => {
 /** A sink when the request came through Node's HTTP server, which pipes readable bodies; otherwise undefined. */
 export const forRequest = (request: HttpServerRequest.HttpServerRequest): NodeSink | undefined => {
   const node = nodeBuiltins()
-  return node !== null && request.source instanceof node.IncomingMessage ? new NodeSink(node) : undefined
+  if (node === null || !(request.source instanceof node.IncomingMessage)) return undefined
+  // @effect/platform-node's request knows its Node response; anything else just takes the readable path.
+  const response = (request as { readonly resolvedResponse?: unknown }).resolvedResponse
+  return new NodeSink(node, response instanceof node.ServerResponse ? response : undefined)
 }
