@@ -112,7 +112,7 @@ export class Connection<Id> implements SseServer.Source<Id> {
    * the first frame of a burst and runs once the sender is done: the rest of the burst is waiting by then, and goes
    * out in the same batch.
    */
-  private readonly nextBatch: Effect.Effect<Chunk.Chunk<Uint8Array> | undefined> = Effect.suspend(() => {
+  private nextBatch(): Effect.Effect<Chunk.Chunk<Uint8Array> | undefined> {
     if (this.ended) return Effect.succeed(undefined)
     const max = this.server.capacity + 1
     return Option.getOrElse(this.queue.unsafeSize(), () => 0) > 0
@@ -121,13 +121,14 @@ export class Connection<Id> implements SseServer.Source<Id> {
         Queue.take(this.queue),
         (first) => Effect.map(Queue.takeUpTo(this.queue, max - 1), (rest) => this.batch(Chunk.prepend(rest, first)))
       )
-  })
+  }
 
   /** The response body as a Stream, for any platform: the prelude at once (so that clients see the stream open), then batches. */
   body(prelude: Uint8Array): Stream.Stream<Uint8Array> {
     // A plain channel loop: one take and one write per batch, without the layers of a generic stream combinator.
+    const next = Effect.suspend(() => this.nextBatch())
     const loop: Channel.Channel<Chunk.Chunk<Uint8Array>, unknown, never, unknown, void, unknown> = Channel.flatMap(
-      Channel.fromEffect(this.nextBatch),
+      Channel.fromEffect(next),
       (chunk) => chunk === undefined ? Channel.void : Channel.zipRight(Channel.write(chunk), loop)
     )
     return Stream.fromChannel(Channel.zipRight(Channel.write(Chunk.of(prelude)), loop))
@@ -168,7 +169,7 @@ export class Connection<Id> implements SseServer.Source<Id> {
           this.writing = false
           return Effect.void
         }
-        return room ? loop : Effect.zipRight(sink.ready, loop)
+        return room ? loop : Effect.zipRight(sink.ready(), loop)
       })
     })
     return Effect.onInterrupt(loop, () =>
@@ -358,11 +359,18 @@ export class Connection<Id> implements SseServer.Source<Id> {
 
   // --- Source ---
 
-  readonly lastEventId: Effect.Effect<string> = Effect.sync(() => this.lastEventIdValue)
+  // Getters, not fields: an Effect held by every connection would cost memory for what is rarely asked.
+  get lastEventId(): Effect.Effect<string> {
+    return Effect.sync(() => this.lastEventIdValue)
+  }
 
-  readonly isConnected: Effect.Effect<boolean> = Effect.sync(() => this.isOpen)
+  get isConnected(): Effect.Effect<boolean> {
+    return Effect.sync(() => this.isOpen)
+  }
 
-  readonly close: Effect.Effect<void> = Effect.sync(() => this.unsafeClose())
+  get close(): Effect.Effect<void> {
+    return Effect.sync(() => this.unsafeClose())
+  }
 
   sendFrame(frame: Uint8Array, key?: string): Effect.Effect<void, SseServer.SseServerError> {
     return Effect.suspend(() => {

@@ -86,12 +86,14 @@ export class NodeSink {
   }
 
   /** Completes once Node has taken what was pushed and asks for more. */
-  readonly ready: Effect.Effect<void> = Effect.async<void>((resume) => {
-    this.waiting = () => resume(Effect.void)
-    return Effect.sync(() => {
-      this.waiting = undefined
+  ready(): Effect.Effect<void> {
+    return Effect.async<void>((resume) => {
+      this.waiting = () => resume(Effect.void)
+      return Effect.sync(() => {
+        this.waiting = undefined
+      })
     })
-  })
+  }
 
   end(): void {
     if (!this.readable.destroyed) this.readable.push(null)
