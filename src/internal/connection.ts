@@ -1,6 +1,5 @@
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
-import type * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
@@ -91,7 +90,6 @@ export class Connection<Id> implements SseServer.Source<Id> {
   constructor(
     readonly id: Id,
     readonly queue: Queue.Queue<Uint8Array>,
-    readonly done: Deferred.Deferred<void>,
     private readonly fiber: Fiber.RuntimeFiber<unknown, unknown>,
     private readonly destroySocket: () => void,
     private readonly server: ServerContext,

@@ -5,7 +5,6 @@ import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Context from "effect/Context"
 import * as Data from "effect/Data"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -350,11 +349,9 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
           const queue = policy === "dropOldest"
             ? yield* Queue.sliding<Uint8Array>(capacity)
             : yield* Queue.bounded<Uint8Array>(capacity)
-          const done = yield* Deferred.make<void>()
           const connection = new Connection<Id>(
             id,
             queue,
-            done,
             fiber,
             socketDestroyer(request),
             context,
@@ -368,7 +365,7 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
                   context.unregister(connection as Connection<unknown>)
                   connection.release()
                 }),
-                Effect.zipRight(Queue.shutdown(queue), Deferred.succeed(done, undefined))
+                Queue.shutdown(queue)
               )
           )
           const replayed = yield* resume(connection, request.headers["last-event-id"] ?? "")
@@ -441,7 +438,8 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
         }
         // Finalizers run uninterruptibly: without `interruptible`, the timeouts below could not stop the wait.
         const allDone = Effect.interruptible(
-          Effect.forEach(closing, (connection) => Deferred.await(connection.done), { discard: true })
+          // A connection's queue is shut down when its request's scope closes: that is when it is done.
+          Effect.forEach(closing, (connection) => Queue.awaitShutdown(connection.queue), { discard: true })
         )
         const finished = yield* Effect.timeoutTo(allDone, {
           duration: shutdownTimeout,
