@@ -134,8 +134,9 @@ export class Connection<Id> implements SseServer.Source<Id> {
 
   /**
    * On Node: the prelude goes into the sink now, and from then on frames are written within the send while the
-   * socket keeps up. What has to queue meanwhile is moved by a writer fiber, started with `fork` (in the request's
-   * scope) when the first frame queues and ended once the queue is empty: an idle connection holds no fiber.
+   * socket keeps up. What has to queue meanwhile is moved by a writer fiber, started with `fork` (the request's
+   * runtime) when the first frame queues and ended once the queue is empty, or by `release` when the request's
+   * scope closes: an idle connection holds no fiber.
    */
   writeTo(sink: NodeSink, prelude: Uint8Array, fork: (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<void>): void {
     this.sink = sink
