@@ -154,15 +154,15 @@ export class Connection<Id> implements SseServer.Source<Id> {
   // Every frame in the queue has a writer coming for it, and no frame is written straight while one runs: that is
   // what keeps the order. The writer never waits on an empty queue: it ends there, in the same step as it looks.
   private writeQueued(sink: NodeSink): Effect.Effect<void> {
-    const max = this.server.capacity + 1
     const loop: Effect.Effect<void> = Effect.suspend(() => {
       if (this.ended || Option.getOrElse(this.queue.unsafeSize(), () => 0) === 0) {
         this.writing = false
         return Effect.void
       }
-      return Effect.flatMap(Queue.takeUpTo(this.queue, max), (frames) => {
+      // The queue is not empty: this takes what waits, without suspending.
+      return Effect.flatMap(this.nextBatch(), (chunk) => {
         let room = true
-        for (const piece of this.batch(frames)) room = sink.push(piece)
+        if (chunk !== undefined) { for (const piece of chunk) room = sink.push(piece) }
         if (this.ended) {
           sink.end()
           this.writing = false
@@ -190,9 +190,18 @@ export class Connection<Id> implements SseServer.Source<Id> {
     sink.write(frame)
   }
 
-  private canWriteNow(): NodeSink | undefined {
+  /**
+   * Without waiting: straight to the socket when nothing waits before the frame, otherwise into the queue when
+   * it has room and no backlog is ahead. False when neither.
+   */
+  private offerNow(frame: Uint8Array): boolean {
     const sink = this.sink
-    return sink !== undefined && !this.writing && this.backlog.length === 0 && sink.canWriteNow ? sink : undefined
+    if (this.backlog.length > 0) return false
+    if (sink !== undefined && !this.writing && sink.canWriteNow) {
+      this.writeNow(frame, sink)
+      return true
+    }
+    return this.enqueue(frame)
   }
 
   /** Into the queue without waiting; on Node, with a writer to take it. */
@@ -246,12 +255,7 @@ export class Connection<Id> implements SseServer.Source<Id> {
       this.pending.push({ frame, key })
       return true
     }
-    const sink = this.canWriteNow()
-    if (sink !== undefined) {
-      this.writeNow(frame, sink)
-      return true
-    }
-    if (this.backlog.length === 0 && this.enqueue(frame)) return true
+    if (this.offerNow(frame)) return true
     if (this.server.policy === "dropNewest") {
       this.server.onDropped(1)
       return false
@@ -270,13 +274,8 @@ export class Connection<Id> implements SseServer.Source<Id> {
   /** Heartbeats and retry hints: skipped when frames are waiting, since a write is coming anyway. */
   offerControl(frame: Uint8Array): void {
     if (!this.isOpen || this.backlog.length > 0) return
-    const sink = this.canWriteNow()
-    if (sink !== undefined) {
-      this.writeNow(frame, sink)
-      this.server.flushWritten()
-    } else {
-      this.enqueue(frame)
-    }
+    this.offerNow(frame)
+    this.server.flushWritten()
   }
 
   /** Ends the response after the frames already queued. */
@@ -378,13 +377,10 @@ export class Connection<Id> implements SseServer.Source<Id> {
         this.unsafeOffer(frame, key)
         return Effect.void
       }
-      const sink = this.canWriteNow()
-      if (sink !== undefined) {
-        this.writeNow(frame, sink)
+      if (this.offerNow(frame)) {
         this.server.flushWritten()
         return Effect.void
       }
-      if (this.backlog.length === 0 && this.enqueue(frame)) return Effect.void
       if (this.server.policy !== "close" || this.backlog.length > 0) {
         return this.unsafeOffer(frame) ? Effect.void : Effect.fail(this.server.error("Dropped", this.id))
       }

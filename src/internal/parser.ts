@@ -113,10 +113,7 @@ export class IncrementalParser implements Parser.IncrementalParser {
     if (length === 0) return undefined
     if (this.pendingLength !== 0 && text.indexOf("\n") === -1 && text.indexOf("\r") === -1) {
       // A long line goes on through the whole chunk (a pending line means neither a BOM nor a CR can come first).
-      // The same as `keepPending`, written out: this runs once per chunk of a long line.
-      this.pending.push(text)
-      this.pendingLength += length
-      return this.pendingLength + this.data.length + this.eventType.length > this.maxEventSize ? this.fail() : undefined
+      return this.keepPending(text)
     }
     let pos = 0
     if (this.atStart) {
