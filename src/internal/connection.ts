@@ -1,6 +1,7 @@
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
@@ -23,18 +24,6 @@ export const heartbeatFrame: Uint8Array = Encoder.comment()
 // Ends the stream gracefully: frames queued before it are still written. Compared by identity.
 const END = new Uint8Array(0)
 
-/**
- * A message ready to send: its frame, its history key when it was recorded (to tell replayed frames from live
- * ones), and the error to report once it is delivered locally, when the history could not record it.
- *
- * @internal
- */
-export interface Prepared {
-  readonly frame: Uint8Array
-  readonly key: string | undefined
-  readonly failure: SseServer.SseServerError | undefined
-}
-
 /** What a server shares with every connection it owns. @internal */
 export interface ServerContext {
   readonly policy: SseServer.SlowConsumerPolicy
@@ -55,8 +44,15 @@ export interface ServerContext {
   /** Runs a connection's backlog fiber in the server's scope. */
   readonly fork: (effect: Effect.Effect<void>) => void
   readonly error: (reason: SseServer.SseServerError["reason"], id: unknown, cause?: unknown) => SseServer.SseServerError
-  /** Encodes a message for one source's id, or for all (`undefined`), recording it when there is a history. */
-  readonly prepare: (target: unknown, message: Message.Message) => Effect.Effect<Prepared, SseServer.SseServerError>
+  /**
+   * With a history: records a message for every connection of an id, delivered through the log (so a source's
+   * own sends keep the log's order too). Undefined without a history.
+   */
+  readonly record:
+    | ((id: unknown, message: Message.Message) => Effect.Effect<void, SseServer.SseServerError>)
+    | undefined
+  /** Orders two keys of the history's log. */
+  readonly compareKeys: (a: string, b: string) => number
 }
 
 /**
@@ -83,12 +79,18 @@ export class Connection<Id> implements SseServer.Source<Id> {
   private aborted = false
   private delivered = false
   private lastEventIdValue: string
-  /** While a replay is read from the history: live frames wait here, with their history keys. */
-  private pending: Array<{ readonly frame: Uint8Array; readonly key: string | undefined }> | undefined = undefined
+  /** While a replay is read from the history: log entries wait here. */
+  private pending: Array<History.Entry> | undefined = undefined
+  /** The key of the last log entry this connection was given: entries at or before it are duplicates. */
+  private cursor: string | undefined = undefined
+  /** The SSE id of the last log entry this connection was given: what its client would resume from. */
+  lastSentId: string
   resume: History.Resume = { _tag: "Fresh" }
 
   constructor(
     readonly id: Id,
+    /** The key of the id in the server's history (undefined without one). */
+    readonly historyKey: string | undefined,
     readonly queue: Queue.Queue<Uint8Array>,
     private readonly fiber: Fiber.RuntimeFiber<unknown, unknown>,
     private readonly destroySocket: () => void,
@@ -96,6 +98,7 @@ export class Connection<Id> implements SseServer.Source<Id> {
     lastEventId: string
   ) {
     this.lastEventIdValue = lastEventId
+    this.lastSentId = lastEventId
     this.lastWrite = server.now()
   }
 
@@ -249,12 +252,8 @@ export class Connection<Id> implements SseServer.Source<Id> {
    * the policy dropped the frame. A `"close"` backlog never grows past the queue's capacity: past that, the
    * consumer is too slow and the connection is aborted.
    */
-  unsafeOffer(frame: Uint8Array, key?: string): boolean {
+  unsafeOffer(frame: Uint8Array): boolean {
     if (!this.isOpen) return false
-    if (this.pending !== undefined) {
-      this.pending.push({ frame, key })
-      return true
-    }
     if (this.offerNow(frame)) return true
     if (this.server.policy === "dropNewest") {
       this.server.onDropped(1)
@@ -339,20 +338,36 @@ export class Connection<Id> implements SseServer.Source<Id> {
     this.server.fork(drain)
   }
 
-  // --- replay ---
+  // --- the log: entries in its order, each once ---
 
-  /** From now until `endReplay`, live frames are held back, so that the replay goes out first. */
+  /** An entry of the server's log, in the log's order: skipped when the connection already had it. */
+  offerEntry(entry: History.Entry): void {
+    if (!this.isOpen) return
+    if (this.pending !== undefined) {
+      this.pending.push(entry)
+      return
+    }
+    if (this.cursor !== undefined && this.server.compareKeys(entry.key, this.cursor) <= 0) return
+    this.cursor = entry.key
+    if (entry.message.id !== undefined) this.lastSentId = entry.message.id
+    this.unsafeOffer(entry.frame)
+  }
+
+  /** From now until `endReplay`, entries are held back, so that the replay goes out first. */
   startReplay(): void {
     this.pending = []
   }
 
-  /** Releases the live frames held back, but those the replay already carried: no gap, no duplicate. */
-  endReplay(replayed: ReadonlySet<string>): void {
+  /**
+   * The replay went out up to `cursor` (undefined after a gap): the entries held back follow, but those the
+   * replay already carried, and so will every later one. No gap, no duplicate.
+   */
+  endReplay(cursor: string | undefined, lastSentId: string): void {
     const pending = this.pending ?? []
     this.pending = undefined
-    for (const { frame, key } of pending) {
-      if (key === undefined || !replayed.has(key)) this.unsafeOffer(frame, key)
-    }
+    this.cursor = cursor
+    this.lastSentId = lastSentId
+    for (const entry of pending) this.offerEntry(entry)
   }
 
   // --- Source ---
@@ -370,13 +385,9 @@ export class Connection<Id> implements SseServer.Source<Id> {
     return Effect.sync(() => this.unsafeClose())
   }
 
-  sendFrame(frame: Uint8Array, key?: string): Effect.Effect<void, SseServer.SseServerError> {
+  sendFrame(frame: Uint8Array): Effect.Effect<void, SseServer.SseServerError> {
     return Effect.suspend(() => {
       if (!this.isOpen) return Effect.fail(this.server.error("Closed", this.id))
-      if (this.pending !== undefined) {
-        this.unsafeOffer(frame, key)
-        return Effect.void
-      }
       if (this.offerNow(frame)) {
         this.server.flushWritten()
         return Effect.void
@@ -393,14 +404,12 @@ export class Connection<Id> implements SseServer.Source<Id> {
     })
   }
 
-  /** Sends a prepared message, then reports the history's failure, if any, once it is delivered here. */
-  sendPrepared(prepared: Prepared): Effect.Effect<void, SseServer.SseServerError> {
-    const sent = this.sendFrame(prepared.frame, prepared.key)
-    return prepared.failure === undefined ? sent : Effect.zipRight(sent, Effect.fail(prepared.failure))
-  }
-
   send(message: Message.Message): Effect.Effect<void, SseServer.SseServerError> {
-    return Effect.flatMap(this.server.prepare(this.id, message), (prepared) => this.sendPrepared(prepared))
+    if (this.server.record !== undefined) return this.server.record(this.id, message)
+    return Either.match(Encoder.encode(message), {
+      onLeft: (cause) => Effect.fail(this.server.error("Encode", this.id, cause)),
+      onRight: (frame) => this.sendFrame(frame)
+    })
   }
 
   event<A, I, R>(event: SseEvent.SseEvent<A, I, R>): SseServer.SourceEvent<A, R> {

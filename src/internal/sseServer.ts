@@ -18,13 +18,12 @@ import * as Random from "effect/Random"
 import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import * as Encoder from "../Encoder.js"
 import * as History from "../History.js"
 import * as Message from "../Message.js"
 import * as SseEvent from "../SseEvent.js"
 import type * as SseServer from "../SseServer.js"
-import { Connection, heartbeatFrame, type Prepared, type ServerContext } from "./connection.js"
+import { Connection, heartbeatFrame, type ServerContext } from "./connection.js"
 import * as NodeSink from "./nodeSink.js"
 
 /** @internal */
@@ -38,9 +37,9 @@ export class SseServerError extends Data.TaggedError("SseServerError")<{
 }> {
   override get message(): string {
     return this.reason === "History"
-      ? `History: delivered here, but the history could not record it for ${
-        this.id === undefined ? "every source" : `source ${String(this.id)}`
-      }`
+      ? `History: the history could not record it, so it was delivered to no one (${
+        this.id === undefined ? "a broadcast" : `for source ${String(this.id)}`
+      })`
       : `${this.reason}: could not send to source ${String(this.id)}`
   }
 }
@@ -62,7 +61,7 @@ export const metrics = {
     incremental: true
   }),
   historyFailures: Metric.counter("sse_history_failures_total", {
-    description: "Messages delivered locally that the history could not record (its store was unavailable)",
+    description: "Messages not sent because the history could not record them (its store was unavailable)",
     incremental: true
   })
 }
@@ -80,7 +79,8 @@ const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
   return out
 }
 
-const gapFrame = (lastEventId: string, reason: "Unknown" | "Expired" | "Unavailable"): Uint8Array =>
+/** @internal */
+export const gapFrame = (lastEventId: string, reason: "Unknown" | "Expired" | "Unavailable"): Uint8Array =>
   Either.getOrElse(
     Either.flatMap(
       Schema.encodeEither(SseEvent.ReplayGap.dataSchema)({ lastEventId, reason }),
@@ -111,7 +111,9 @@ const socketDestroyer = (request: HttpServerRequest.HttpServerRequest) => () => 
 }
 
 /** @internal */
-export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServer.SseServer<Id>, never, Scope.Scope> =>
+export const make = <Id>(
+  options: SseServer.Options & { readonly history?: SseServer.HistoryOptions<Id> | undefined } = {}
+): Effect.Effect<SseServer.SseServer<Id>, never, Scope.Scope | History.History> =>
   Effect.gen(function*() {
     const policy = options.slowConsumer ?? "close"
     const capacity = Math.max(1, options.bufferCapacity ?? 256)
@@ -127,7 +129,7 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
     const tags = [MetricLabel.make("sse_server", name)]
 
     const clock = yield* Effect.clock
-    const history = yield* Effect.serviceOption(History.History)
+    const historyOptions = options.history
     const runDrainer = yield* FiberSet.makeRuntime<never, void, never>()
 
     const open = new Set<Connection<Id>>()
@@ -179,7 +181,8 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
         runDrainer(effect)
       },
       error: (reason, id, cause) => new SseServerError({ reason, id, cause }),
-      prepare: (target, message) => prepare(target as Id | undefined, message),
+      record: undefined,
+      compareKeys: (a, b) => log === undefined ? 0 : log.compare(a, b),
       join: (frames, count, bytes) => {
         if (count === joined.frames.length && bytes === joined.bytes.length) {
           let same = true
@@ -192,84 +195,81 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
       }
     }
 
-    const encodePlain = (target: Id | undefined, message: Message.Message): Effect.Effect<Prepared, SseServerError> =>
-      Either.match(Encoder.encode(message), {
-        onLeft: (cause) => Effect.fail(new SseServerError({ reason: "Encode", id: target, cause })),
-        onRight: (frame) => Effect.succeed({ frame, key: undefined, failure: undefined })
-      })
+    const encodeError = (id: unknown, cause: unknown) => new SseServerError({ reason: "Encode", id, cause })
 
-    // With a history, every message is recorded (and given an id) before it goes out. When the store is down,
-    // the message is still delivered here, and the sender is told that the history did not get it.
-    const prepare: (target: Id | undefined, message: Message.Message) => Effect.Effect<Prepared, SseServerError> =
-      Option.isNone(history) ?
-        encodePlain :
-        (target, message) =>
-          Effect.matchEffect(history.value.append(target === undefined ? undefined : String(target), message), {
-            onSuccess: (entry) => Effect.succeed({ frame: entry.frame, key: entry.key, failure: undefined }),
-            onFailure: (error) =>
-              error.reason === "Encode"
-                ? Effect.fail(new SseServerError({ reason: "Encode", id: target, cause: error.cause }))
-                : Effect.zipRight(
-                  Effect.zipRight(
-                    Effect.sync(() => metrics.historyFailures.unsafeUpdate(1, tags)),
-                    Effect.logWarning("effect-sse: the history could not record a message", error)
-                  ),
-                  Effect.map(encodePlain(target, message), (prepared) => ({
-                    ...prepared,
-                    failure: new SseServerError({ reason: "History", id: target, cause: error })
-                  }))
-                )
-          })
+    // --- the history: every message goes through the server's log, and is delivered in the log's order ---
 
-    const reportFailure = (prepared: Prepared): Effect.Effect<void, SseServerError> =>
-      prepared.failure === undefined ? Effect.void : Effect.fail(prepared.failure)
+    const byKey = new Map<string, Array<Connection<Id>>>()
+    const deliverEntry = (entry: History.Entry) => {
+      const targets = entry.target === undefined ? open : byKey.get(entry.target)
+      if (targets === undefined) return
+      for (const connection of targets) connection.offerEntry(entry)
+      flushWritten()
+    }
+    // Entries were lost before this process could deliver them: every connection is told at once.
+    const signalGap = (reason: "Expired" | "Unavailable") => {
+      for (const connection of open) connection.unsafeOffer(gapFrame(connection.lastSentId, reason))
+      flushWritten()
+    }
+    const log = historyOptions === undefined ? undefined : yield* Effect.flatMap(
+      History.History,
+      (store) => store.open(name, { onEntry: deliverEntry, onGap: signalGap })
+    )
 
-    const deliverAll = (prepared: Prepared) =>
-      Effect.suspend(() => {
-        for (const connection of open) connection.unsafeOffer(prepared.frame, prepared.key)
-        flushWritten()
-        return reportFailure(prepared)
-      })
+    const historyError = (id: unknown, error: History.HistoryError) =>
+      error.reason === "Encode"
+        ? encodeError(id, error.cause)
+        : new SseServerError({ reason: "History", id, cause: error })
 
-    // Entries that other processes recorded: delivered to the sources connected here.
-    if (Option.isSome(history)) {
-      yield* history.value.remote.pipe(
-        Stream.runForEach((entry) =>
+    // Nothing is delivered unless it was recorded: a failure means no connection anywhere got it.
+    const append = (
+      currentLog: History.Log,
+      id: unknown,
+      items: ReadonlyArray<History.Item>
+    ): Effect.Effect<void, SseServerError> =>
+      Effect.asVoid(Effect.catchAll(currentLog.append(items), (error) =>
+        Effect.zipRight(
           Effect.sync(() => {
-            for (const connection of open) {
-              if (entry.target === undefined || String(connection.id) === entry.target) {
-                connection.unsafeOffer(entry.frame, entry.key)
-              }
-            }
-            flushWritten()
-          })
-        ),
-        Effect.forkScoped
-      )
+            if (error.reason === "Unavailable") metrics.historyFailures.unsafeUpdate(1, tags)
+          }),
+          Effect.fail(historyError(id, error))
+        )))
+
+    const keyOf = (id: Id): string => historyOptions!.key(id)
+
+    if (log !== undefined) {
+      ;(context as { record: ServerContext["record"] }).record = (id, message) =>
+        append(log, id, [{ target: keyOf(id as Id), message }])
     }
 
-    // A reconnection with Last-Event-ID: the source holds live frames back while the history is read, so the
-    // missed frames go out first and none is lost or repeated at the hand-over.
+    // A reconnection with Last-Event-ID: the source holds entries back while the history is read, so the missed
+    // ones go out first and none is lost or repeated at the hand-over.
     const resume = (connection: Connection<Id>, lastEventId: string): Effect.Effect<Uint8Array | undefined> => {
-      if (Option.isNone(history) || lastEventId === "") return Effect.succeed(undefined)
+      if (log === undefined || lastEventId === "") return Effect.succeed(undefined)
       connection.startReplay()
-      return Effect.map(Effect.either(history.value.since(lastEventId, String(connection.id))), (result) => {
+      return Effect.map(Effect.either(log.since(lastEventId, connection.historyKey!)), (result) => {
         const replay: History.Replay | { readonly _tag: "Gap"; readonly reason: "Unavailable" } = Either.isRight(result)
           ? result.right
           : { _tag: "Gap", reason: "Unavailable" }
         if (replay._tag === "Gap") {
           connection.resume = { _tag: "Gap", reason: replay.reason, lastEventId }
-          connection.endReplay(new Set())
+          connection.endReplay(undefined, lastEventId)
           return gapFrame(lastEventId, replay.reason)
         }
         connection.resume = { _tag: "Replayed", count: replay.entries.length }
-        connection.endReplay(new Set(replay.entries.map((entry) => entry.key)))
+        const last = replay.entries.at(-1)?.message.id ?? lastEventId
+        connection.endReplay(replay.cursor, last)
         return concat(replay.entries.map((entry) => entry.frame))
       })
     }
 
     const remove = (connection: Connection<Id>) => {
       if (!open.delete(connection)) return
+      if (connection.historyKey !== undefined) {
+        const rest = (byKey.get(connection.historyKey) ?? []).filter((c) => c !== connection)
+        if (rest.length === 0) byKey.delete(connection.historyKey)
+        else byKey.set(connection.historyKey, rest)
+      }
       const siblings = MutableHashMap.get(byId, connection.id)
       if (Option.isSome(siblings)) {
         const rest = siblings.value.filter((c) => c !== connection)
@@ -318,6 +318,9 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
       open.add(connection)
       live.add(connection)
       MutableHashMap.set(byId, connection.id, [...connectionsOf(connection.id), connection])
+      if (connection.historyKey !== undefined) {
+        byKey.set(connection.historyKey, [...(byKey.get(connection.historyKey) ?? []), connection])
+      }
       updateOpenGauge()
     }
 
@@ -351,6 +354,7 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
             : yield* Queue.bounded<Uint8Array>(capacity)
           const connection = new Connection<Id>(
             id,
+            log === undefined ? undefined : keyOf(id),
             queue,
             fiber,
             socketDestroyer(request),
@@ -386,41 +390,65 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
         flushWritten()
       })
 
-    const encodeError = (cause: unknown) => new SseServerError({ reason: "Encode", id: undefined, cause })
+    const broadcast = (message: Message.Message): Effect.Effect<void, SseServerError> => {
+      if (log !== undefined) return append(log, undefined, [{ target: undefined, message }])
+      return Either.match(Encoder.encode(message), {
+        onLeft: (cause) => Effect.fail(encodeError(undefined, cause)),
+        onRight: (frame) => broadcastFrame(frame)
+      })
+    }
 
-    const broadcast = (message: Message.Message) => Effect.flatMap(prepare(undefined, message), deliverAll)
+    const send = (id: Id, message: Message.Message): Effect.Effect<boolean, SseServerError> => {
+      if (log !== undefined) {
+        // Delivered once recorded, through the log: true when a connection of the id is open here.
+        return Effect.map(
+          append(log, id, [{ target: keyOf(id), message }]),
+          () => connectionsOf(id).some((c) => c.isOpen)
+        )
+      }
+      return Either.match(Encoder.encode(message), {
+        onLeft: (cause) => Effect.fail(encodeError(id, cause)),
+        onRight: (frame) =>
+          Effect.map(
+            Effect.forEach(connectionsOf(id), (connection) => Effect.either(connection.sendFrame(frame))),
+            (results) => results.some(Either.isRight)
+          )
+      })
+    }
 
     const event = <A, I, R>(sseEvent: SseEvent.SseEvent<A, I, R>): SseServer.ServerEvent<Id, A, R> => ({
       send: (payload, encodeOptions) => {
         if (typeof payload !== "function") {
           return Effect.flatMap(
-            Effect.mapError(sseEvent.encode(payload, encodeOptions), encodeError),
+            Effect.mapError(sseEvent.encode(payload, encodeOptions), (cause) => encodeError(undefined, cause)),
             broadcast
           )
         }
         const payloadOf = payload as (id: Id, lastEventId: string) => A
-        // Every source gets its own payload; a history failure is reported once all of them have been sent.
+        // Each id connected here gets its own payload (computed once per id, from its newest connection).
         return Effect.suspend(() => {
-          let failure: SseServerError | undefined
-          return Effect.zipRight(
-            Effect.forEach(
-              Array.from(open),
-              (connection) =>
-                Effect.flatMap(connection.lastEventId, (lastEventId) =>
-                  Effect.flatMap(
-                    Effect.mapError(sseEvent.encode(payloadOf(connection.id, lastEventId), encodeOptions), encodeError),
-                    (message) =>
-                      Effect.map(prepare(connection.id, message), (prepared) => {
-                        connection.unsafeOffer(prepared.frame, prepared.key)
-                        failure ??= prepared.failure
-                      })
-                  )),
-              { discard: true }
-            ),
-            Effect.suspend(() => {
-              flushWritten()
-              return failure === undefined ? Effect.void : Effect.fail(failure)
-            })
+          const newest = new Map<Id, Connection<Id>>()
+          MutableHashMap.forEach(byId, (connections, id) => {
+            const connection = connections.at(-1)
+            if (connection !== undefined) newest.set(id, connection)
+          })
+          return Effect.flatMap(
+            Effect.forEach(newest, ([id, connection]) =>
+              Effect.flatMap(connection.lastEventId, (lastEventId) =>
+                Effect.map(
+                  Effect.mapError(sseEvent.encode(payloadOf(id, lastEventId), encodeOptions), (cause) =>
+                    encodeError(id, cause)),
+                  (message) =>
+                    [id, message] as const
+                ))),
+            (messages) => {
+              // With a history: one append for all of them, so they keep one place in the log's order.
+              if (log !== undefined) {
+                return append(log, undefined, messages.map(([id, message]) => ({ target: keyOf(id), message })))
+              }
+              return Effect.forEach(messages, ([id, message]) =>
+                Effect.asVoid(send(id, message)), { discard: true })
+            }
           )
         })
       }
@@ -433,13 +461,16 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
         for (const connection of closing) {
           const jitter = yield* Random.nextIntBetween(0, Math.max(1, shutdownJitter))
           const hint = Encoder.retry((retryMillis ?? 0) + jitter)
-          if (Either.isRight(hint)) connection.offerControl(hint.right)
+          if (Either.isRight(hint)) {
+            connection.offerControl(hint.right)
+          }
           connection.unsafeClose()
         }
         // Finalizers run uninterruptibly: without `interruptible`, the timeouts below could not stop the wait.
         const allDone = Effect.interruptible(
           // A connection's queue is shut down when its request's scope closes: that is when it is done.
-          Effect.forEach(closing, (connection) => Queue.awaitShutdown(connection.queue), { discard: true })
+          Effect.forEach(closing, (connection) =>
+            Queue.awaitShutdown(connection.queue), { discard: true })
         )
         const finished = yield* Effect.timeoutTo(allDone, {
           duration: shutdownTimeout,
@@ -460,15 +491,7 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
       getAll: (id) => Effect.sync(() => connectionsOf(id)),
       size: Effect.sync(() => open.size),
       sources: Effect.sync(() => Array.from(open)),
-      send: (id, message) =>
-        Effect.flatMap(prepare(id, message), (prepared) =>
-          Effect.flatMap(
-            Effect.forEach(
-              connectionsOf(id),
-              (connection) => Effect.either(connection.sendFrame(prepared.frame, prepared.key))
-            ),
-            (results) => Effect.as(reportFailure(prepared), results.some(Either.isRight))
-          )),
+      send,
       broadcast,
       broadcastFrame,
       event
@@ -478,9 +501,10 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
 
 /** @internal */
 export const makeConfig = <Id>(
-  options: Config.Config.Wrap<SseServer.Options>
-): Effect.Effect<SseServer.SseServer<Id>, ConfigError.ConfigError, Scope.Scope> =>
-  Effect.flatMap(Config.unwrap(options), (resolved) => make<Id>(resolved))
+  options: Config.Config.Wrap<SseServer.Options>,
+  history?: SseServer.HistoryOptions<Id>
+): Effect.Effect<SseServer.SseServer<Id>, ConfigError.ConfigError, Scope.Scope | History.History> =>
+  Effect.flatMap(Config.unwrap(options), (resolved) => make<Id>({ ...resolved, history }))
 
 /** @internal */
 export const connect = <Self, Id>(tag: Context.Tag<Self, SseServer.SseServer<Id>>, id: Id) =>
