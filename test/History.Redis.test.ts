@@ -2,21 +2,9 @@ import { assert, describe, expect, it } from "@effect/vitest"
 import { Config, ConfigProvider, Context, Effect, Exit, Layer, Metric } from "effect"
 import { History, Message, SseServer } from "effect-sse"
 import * as RedisHistory from "effect-sse/History/Redis"
-import { type Client, connect, eventually, listen, serve } from "./utils/http.js"
-import { redisAvailable, type TestRedis, testRedis, uniquePrefix } from "./utils/redis.js"
-import { eventsRoute } from "./utils/sse.js"
-
-/** One process's worth of server: an HTTP server on its own port, an SseServer on the shared Redis history. */
-const instance = (redis: TestRedis, prefix: string, options: RedisHistory.Options = {}) =>
-  Effect.gen(function*() {
-    const { server, url } = yield* listen
-    // Built in the test's scope: the Redis connections live as long as the server.
-    const history = yield* Layer.build(RedisHistory.layerRedis({ url: redis.url, prefix, ...options }))
-    const sse = yield* SseServer.make<string>({ retry: "10 millis", name: "events", history: { key: (id) => id } })
-      .pipe(Effect.provide(history))
-    yield* serve(server, eventsRoute(sse))
-    return { sse, url }
-  })
+import { type Client, connect, eventually } from "./utils/http.js"
+import { datas, instance } from "./utils/instances.js"
+import { redisAvailable, testRedis, uniquePrefix } from "./utils/redis.js"
 
 /** A log of a Redis store, and what its tail delivered. */
 const redisLog = (options: RedisHistory.Options, namespace = "test") =>
@@ -32,8 +20,6 @@ const redisLog = (options: RedisHistory.Options, namespace = "test") =>
       Effect.map(log.append([{ target, message }]), ([entry]) => entry!)
     return { log, store, delivered, gaps, append, since: log.since }
   })
-
-const datas = (client: Client) => client.messages().map((m) => m.data)
 
 // Skipped only outside CI with neither redis-server nor REDIS_URL (a warning says so); under CI=true a missing
 // Redis throws in utils/redis.ts, so CI never skips these silently.

@@ -302,10 +302,12 @@ export const make = (options: ResolvedOptions): Effect.Effect<History.Service, n
           }
         }
 
+        // A tail so far behind that the stream was trimmed past it reads full batches: each full one is checked.
+        const batch = Math.min(1000, options.maxEntries)
         // No timeout here: BLOCK bounds the wait, and a frozen Redis only delays what will come.
         const read = Effect.flatMap(
           Effect.tryPromise({
-            try: () => reader.xread("COUNT", 1000, "BLOCK", 1000, "STREAMS", key, cursor),
+            try: () => reader.xread("COUNT", batch, "BLOCK", 1000, "STREAMS", key, cursor),
             catch: (cause) => new HistoryError({ reason: "Unavailable", cause })
           }),
           (result) =>
@@ -320,7 +322,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<History.Service, n
                   if (entry !== undefined) subscriber.onEntry(entry)
                 }
               }
-              if (count >= 1000) checkNeeded = true
+              if (count >= batch) checkNeeded = true
               settle()
             })
         )
