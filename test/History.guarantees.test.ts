@@ -8,6 +8,7 @@ import { Redis } from "ioredis"
 import { type Client, connect, eventually, listen, serve } from "./utils/http.js"
 import { compareStreamIds, datas, instance } from "./utils/instances.js"
 import { redisAvailable, testRedis, uniquePrefix } from "./utils/redis.js"
+import { makeServer } from "./utils/sse.js"
 
 const ids = (messages: ReadonlyArray<Message.Received>) => messages.map((m) => m.lastEventId)
 const isIncreasing = (list: ReadonlyArray<string>) =>
@@ -256,7 +257,7 @@ describe("History owned by its server", () => {
   const serverOn = <Id>(name: string, key: (id: Id) => string, idOf: (param: string) => Id) =>
     Effect.gen(function*() {
       const { server, url } = yield* listen
-      const sse = yield* SseServer.make<Id>({ name, retry: "10 millis", history: { key } })
+      const sse = yield* makeServer<Id>({ name, retry: "10 millis", history: { key } })
       yield* serve(
         server,
         HttpRouter.empty.pipe(
@@ -289,7 +290,7 @@ describe("History owned by its server", () => {
 
   it.scoped("two servers of one name on one store are a defect that names the cause", () =>
     Effect.gen(function*() {
-      yield* SseServer.make<string>({ name: "twice", history: { key: (id) => id } })
+      yield* makeServer<string>({ name: "twice", history: { key: (id) => id } })
       const exit = yield* Effect.exit(SseServer.make<string>({ name: "twice", history: { key: (id) => id } }))
       assert(Exit.isFailure(exit))
       expect(String(exit.cause)).toContain("already open")

@@ -1,10 +1,9 @@
 import { Effect, Layer } from "effect"
-import { SseServer } from "effect-sse"
 import * as RedisHistory from "effect-sse/History/Redis"
 import type { Client } from "./http.js"
 import { listen, serve } from "./http.js"
 import type { TestRedis } from "./redis.js"
-import { eventsRoute } from "./sse.js"
+import { eventsRoute, makeServer } from "./sse.js"
 
 /**
  * One process's worth of server: an HTTP server on its own port and an SseServer named "events" whose history is
@@ -16,7 +15,7 @@ export const instance = (redis: TestRedis, prefix: string, options: RedisHistory
     const { server, url } = yield* listen
     // Built in the test's scope: the Redis connections live as long as the server.
     const history = yield* Layer.build(RedisHistory.layerRedis({ url: redis.url, prefix, ...options }))
-    const sse = yield* SseServer.make<string>({ retry: "10 millis", name: "events", history: { key: (id) => id } })
+    const sse = yield* makeServer<string>({ retry: "10 millis", name: "events", history: { key: (id) => id } })
       .pipe(Effect.provide(history))
     yield* serve(server, eventsRoute(sse))
     return { sse, url }
