@@ -142,6 +142,11 @@ export interface Log {
   readonly since: (lastEventId: string, target: string) => Effect.Effect<Replay, HistoryError>
   /** Orders two entry keys of this log. */
   readonly compare: (a: string, b: string) => number
+  /**
+   * The key a client's `Last-Event-ID` names, when the id alone tells it (an id the log assigned), without asking
+   * the store: what a client that could not be replayed has seen at least.
+   */
+  readonly keyOf: (lastEventId: string) => string | undefined
 }
 
 /**

@@ -106,7 +106,8 @@ export const make = (
           return {
             resume: { _tag: "Gap", reason: replay.reason, lastEventId },
             frames: [gapFrame(lastEventId, replay.reason)],
-            cursor: undefined,
+            // What the client has seen all the same: a tail running late must not give it those entries again.
+            cursor: log.keyOf(lastEventId),
             lastSentId: lastEventId
           }
         }

@@ -149,7 +149,10 @@ export const makeMemory = (options: History.MemoryOptions = {}): Effect.Effect<H
           return { _tag: "Replay", entries, cursor: stored[stored.length - 1]!.entry.key }
         })
 
-      return { append, since, compare: compareCounters }
+      const keyOf = (lastEventId: string) =>
+        assignIds && /^\d+$/.test(lastEventId) && Number(lastEventId) <= counter ? lastEventId : undefined
+
+      return { append, since, compare: compareCounters, keyOf }
     }
 
     return { open }

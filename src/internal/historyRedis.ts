@@ -433,7 +433,10 @@ export const make = (options: ResolvedOptions): Effect.Effect<History.Service, n
             return { _tag: "Replay", entries, cursor } as const
           })
 
-        return { append, since, compare: compareIds } satisfies History.Log
+        const keyOf = (lastEventId: string) =>
+          options.assignIds && STREAM_ID.test(lastEventId) ? lastEventId : undefined
+
+        return { append, since, compare: compareIds, keyOf } satisfies History.Log
       })
 
     return { open }
