@@ -109,6 +109,36 @@ const fieldsOf = (raw: ReadonlyArray<unknown>): Map<string, unknown> => {
   return map
 }
 
+/**
+ * A command that fails after `ms`, unless its reply is already waiting: when the timer fires, the I/O that
+ * arrived meanwhile (a busy event loop runs timers first) is read before the timeout is believed. An append whose
+ * reply is lost that way would be reported failed while Redis had written it.
+ */
+const withTimeout = <A>(command: () => Promise<A>, ms: number): Promise<A> =>
+  new Promise<A>((resolve, reject) => {
+    let settled = false
+    const timer = setTimeout(() =>
+      setImmediate(() => {
+        if (settled) return
+        settled = true
+        reject(new Error(`Redis did not answer in ${ms} ms`))
+      }), ms)
+    command().then(
+      (value) => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (error: unknown) => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        reject(error)
+      }
+    )
+  })
+
 /** @internal */
 export const make = (options: ResolvedOptions): Effect.Effect<History.Service, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -120,34 +150,29 @@ export const make = (options: ResolvedOptions): Effect.Effect<History.Service, n
     // --- health: one outage is one warning; while it lasts, appends fail at once instead of waiting ---
 
     let up = true
-    // Redis' clock minus ours, so that an append's deadline is stated in the clock that checks it.
+    // Redis' clock minus ours, less how uncertain that is: an append's deadline is stated in the clock that checks
+    // it, early rather than late.
     let offset = 0
     metrics.available.unsafeUpdate(1, [])
 
     const call = <A>(command: () => Promise<A>): Effect.Effect<A, HistoryError> =>
-      Effect.tryPromise({ try: command, catch: (cause) => new HistoryError({ reason: "Unavailable", cause }) }).pipe(
-        Effect.timeoutFail({
-          duration: options.timeout,
-          onTimeout: () =>
-            new HistoryError({
-              reason: "Unavailable",
-              cause: new Error(`Redis did not answer in ${options.timeout} ms`)
-            })
-        }),
-        Effect.tapError(markDown)
-      )
+      Effect.tryPromise({
+        try: () => withTimeout(command, options.timeout),
+        catch: (cause) => new HistoryError({ reason: "Unavailable", cause })
+      }).pipe(Effect.tapError((error) => markDown(error)))
 
-    const measureOffset = Effect.flatMap(
-      Clock.currentTimeMillis,
-      (before) =>
-        Effect.flatMap(
-          call(() => commands.time()),
-          ([seconds, micros]) =>
-            Effect.map(Clock.currentTimeMillis, (after) => {
-              offset = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - (before + after) / 2
-            })
-        )
-    )
+    // The sample with the shortest round trip of a few: Date.now, not the Effect clock, since Redis' is real.
+    const measureOffset = call(async () => {
+      let best: { readonly rtt: number; readonly offset: number } | undefined
+      for (let i = 0; i < 3; i++) {
+        const before = Date.now()
+        const [seconds, micros] = await commands.time()
+        const after = Date.now()
+        const sample = Number(seconds) * 1000 + Number(micros) / 1000 - (before + after) / 2
+        if (best === undefined || after - before < best.rtt) best = { rtt: after - before, offset: sample }
+      }
+      offset = best!.offset - best!.rtt / 2 - 1
+    })
 
     const probe: Effect.Effect<void> = Effect.suspend(() =>
       Effect.zipRight(
@@ -361,6 +386,8 @@ export const make = (options: ResolvedOptions): Effect.Effect<History.Service, n
             return Effect.suspend(() => {
               // Half the timeout: the reply has the other half to arrive before the sender gives up on it.
               const deadline = Math.floor(Date.now() + offset + options.timeout / 2)
+              // withTimeout (in guarded) gives up only after its timer and the I/O waiting behind it: a reply that
+              // Redis sent before the deadline is read, even when this process was too busy to read it in time.
               return guarded(() => appender.sseAppend(key, String(deadline), ...args))
             }).pipe(
               Effect.flatMap((ids) => {
