@@ -221,7 +221,8 @@ export const stream = <R = never>(
         if (ScheduleDecision.isDone(decision)) return yield* finish(error)
         const delay = Duration.millis(clampMillis(Intervals.start(decision.intervals) - now, bounds))
         yield* onState({ _tag: "Retrying", attempt, delay })
-        yield* Effect.sleep(delay)
+        // No timer for no wait (a timer of 0 still takes a millisecond or more).
+        if (Duration.toMillis(delay) > 0) yield* Effect.sleep(delay)
       })
 
     /** Closes the open response (aborting the request) before anything else happens. */
@@ -271,11 +272,7 @@ export const stream = <R = never>(
         Effect.catchTag("ResponseError", (error) =>
           // A client built with `filterStatusOk` fails a refusal: it is read like any other.
           error.reason === "StatusCode" ? Effect.succeed(error.response) : Effect.fail(error)),
-        Effect.mapError((error): Errors.SseClientError =>
-          error._tag === "RequestError"
-            ? Errors.fromRequestError(error)
-            : new Errors.TransportError({ reason: "Request", description: error.message, cause: error.cause })
-        ),
+        Effect.mapError(Errors.fromHttpClientError),
         (effect) => withinIdle(effect, "no response headers"),
         Effect.flatMap((response): Effect.Effect<Open | Ended, never, Scope.Scope> => {
           if (response.status !== 200 || !isEventStream(response.headers["content-type"])) return refused(response)
@@ -311,11 +308,7 @@ export const stream = <R = never>(
               open,
               Option.isOption(error)
                 ? {
-                  error: Option.isNone(error) ? undefined : new Errors.TransportError({
-                    reason: "Body",
-                    description: error.value.message,
-                    cause: error.value.cause
-                  })
+                  error: Option.isNone(error) ? undefined : Errors.fromHttpClientError(error.value)
                 }
                 : { error }
             ),

@@ -105,18 +105,23 @@ const errorCode = (cause: unknown): string | undefined => {
   return undefined
 }
 
+const describe = (error: HttpClientError.HttpClientError): string =>
+  `${error.request.method} ${error.request.url}: ${error.cause instanceof Error ? error.cause.message : error.message}`
+
 /**
- * A request that failed, as a small `TransportError`: the platform's error holds the request, which is not
- * worth keeping; its cause (the socket's error) is kept.
+ * A request that failed, as a small `TransportError`: the platform's error holds the request (and a response),
+ * which are not worth keeping; its cause (the socket's error) is kept.
  *
  * @internal
  */
-export const fromRequestError = (error: HttpClientError.RequestError): TransportError => {
+export const fromHttpClientError = (error: HttpClientError.HttpClientError): TransportError => {
+  if (error._tag === "ResponseError") {
+    return new TransportError({ reason: "Body", description: describe(error), cause: error.cause })
+  }
   const code = errorCode(error.cause)
-  const detail = error.cause instanceof Error ? error.cause.message : error.message
   return new TransportError({
     reason: code !== undefined && notConnectedCodes.has(code) ? "Connect" : "Request",
-    description: `${error.request.method} ${error.request.url}: ${detail}`,
+    description: describe(error),
     cause: error.cause
   })
 }
