@@ -176,6 +176,17 @@ describe("SseClient: delays have a ceiling", () => {
       expect(delay).toBe(5 * 60_000)
     }))
 
+  it.scoped("a Retry-After as an HTTP date half a minute ahead waits that long", () =>
+    Effect.gen(function*() {
+      const now = Math.floor(Date.now() / 1000) * 1000
+      yield* TestClock.setTime(now)
+      const delay = yield* firstDelay(
+        once((res) => res.writeHead(503, { "retry-after": new Date(now + 30_000).toUTCString() }).end()),
+        { reconnect: SseClient.defaultSchedule({ jitter: 0 }) }
+      )
+      expect(delay).toBe(30_000)
+    }))
+
   it.scoped("maxDelay sets the ceiling, for the server's waits and a custom schedule's alike", () =>
     Effect.gen(function*() {
       const fromServer = yield* firstDelay(
