@@ -4,7 +4,7 @@
  *
  * Two layers: `make` is a synchronous push parser with callbacks (feed it chunks of bytes or text, get events,
  * comments and `retry` values back), and `decode` / `channel` run it once per chunk of a `Stream`. Memory is
- * bounded: an event larger than `maxEventSize` fails with a `SseParseError` instead of buffering without limit.
+ * bounded: an event larger than `maxEventSize` fails with an `SseParseError` instead of buffering without limit.
  *
  * @since 0.1.0
  */

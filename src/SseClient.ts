@@ -1,7 +1,10 @@
 /**
  * The receiving half: any `text/event-stream` endpoint as a `Stream` of messages, on `@effect/platform`'s
  * `HttpClient` (Node, browsers, Bun, Deno), reconnecting the way the standard's `EventSource` does: after the
- * server's `retry:` time, with `Last-Event-ID`, stopping on `204 No Content`.
+ * server's `retry:` time, with `Last-Event-ID`, stopping on `204 No Content`. Built to run unattended: every
+ * wait is bounded (`minDelay` / `maxDelay`, `idleTimeout`), a failed attempt leaves nothing behind but its
+ * small error, only one request is open at a time, and errors are tagged classes to match with
+ * `Effect.catchTags`.
  *
  * @since 0.1.0
  */
