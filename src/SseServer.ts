@@ -2,15 +2,18 @@
  * The SSE server: a service, provided by a Layer, that keeps every connected event source under an id the app
  * chooses (a user id, a session id) and sends messages and typed events to one source or to all of them.
  *
- * Each connection is a scoped, bounded queue of encoded frames. On Node, a send or broadcast writes a frame into
- * the response within the call while the socket keeps up; when it pushes back, frames wait in the queue (where
- * the slow-consumer policy applies) and a writer fiber moves them in batches. On other platforms the response
- * body is a Stream fed by the queue. A heartbeat fiber in the connection's scope fills silences with comments; a slow consumer never stalls the others; closing
- * the Layer's scope ends every response, after a `retry:` with jitter. When a `History` is provided, every
- * message is recorded and a reconnecting client is first sent what it missed.
+ * The server is a hub (registry, limits, fan-out, heartbeats, shutdown) and writers that move frames to clients.
+ * Every connection belongs to the server's scope and has a bounded queue for when its client reads slowly. With
+ * `effect-sse/SseServer/Node` provided, a Node HTTP/1.1 connection outlives its handler: the head goes out
+ * through Node's response, the socket is taken over, and sends write to it within the call while it keeps up.
+ * Everywhere else the response body is a Stream fed by the queue. One fiber per server fills silences with
+ * heartbeat comments; a slow consumer never stalls the others; closing the Layer's scope ends every response,
+ * after a `retry:` with jitter. When a `History` is provided, every message is recorded and a reconnecting client
+ * is first sent what it missed.
  *
  * @since 0.1.0
  */
+import type * as Headers from "@effect/platform/Headers"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as Config from "effect/Config"
@@ -109,7 +112,8 @@ export interface Options {
  * Why a send did not reach a connection.
  *
  * - `Encode`: the message or typed payload could not be encoded (the cause says why); nothing was written.
- * - `Closed`: the connection was closed.
+ * - `Closed`: the connection is closed or closing: its client left, it was closed, replaced, or aborted. Sends
+ *   fail with this reason, whatever the slow-consumer policy, as soon as the connection is gone.
  * - `Dropped`: the slow-consumer policy dropped the frame.
  * - `SlowConsumer`: the queue stayed full for `sendTimeout`; the connection was closed.
  * - `History`: the message was delivered to this process's sources, but the history (e.g. Redis) could not
@@ -166,7 +170,10 @@ export interface Source<Id> {
    * replayed; the client was sent `SseEvent.ReplayGap`, and the app may send a fresh snapshot). Needs a history.
    */
   readonly resume: History.Resume
-  /** Whether the response is still open. */
+  /**
+   * Whether the response is still open: false as soon as the client is gone (its socket closed), the source was
+   * closed or replaced, or the server shut it down. From then on every send fails with reason `Closed`.
+   */
   readonly isConnected: Effect.Effect<boolean>
   /** Sends one message. On a full queue the sender waits (see `SlowConsumerPolicy`). */
   readonly send: (message: Message.Message) => Effect.Effect<void, SseServerError>
@@ -196,6 +203,40 @@ export interface ServerEvent<Id, A, R> {
 }
 
 /**
+ * Options of one connection.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Message, type SseServer } from "effect-sse"
+ *
+ * declare const sse: SseServer.SseServer<string>
+ *
+ * const route = sse.connect("ada", {
+ *   headers: { "access-control-allow-origin": "https://app.example" },
+ *   // Runs before any live frame reaches the new source: greet it, or send it a snapshot.
+ *   onOpen: (source) => source.send(Message.make({ event: "welcome", data: String(source.id) }))
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ConnectOptions<Id, E = never, R = never> {
+  /**
+   * Runs once the source is registered, before live frames flow to it: what it sends (a greeting, a snapshot)
+   * goes out right after the opening `retry:` and any replay, and the broadcasts and sends made meanwhile follow,
+   * in order. When it fails or is interrupted, the source is closed and `connect` fails with its error.
+   */
+  readonly onOpen?: ((source: Source<Id>) => Effect.Effect<void, E, R>) | undefined
+  /**
+   * Headers added to the event stream's response (e.g. CORS). On the Node fast path the head is sent inside
+   * `connect`, so headers that middleware adds to the returned response do not reach the client: give them here.
+   */
+  readonly headers?: Headers.Input | undefined
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -203,12 +244,21 @@ export interface SseServer<Id> {
   readonly [TypeId]: TypeId
   /**
    * Registers the current request as the source `id` and returns the response that streams it (the seed's
-   * `NewSource`). Everything the connection holds belongs to the request's scope. Past a connection limit, or
-   * during shutdown, the response is a `503` with `Retry-After`.
+   * `NewSource`). `options.onOpen` is given the new source before live frames flow to it. The connection belongs
+   * to the server, not to the request: closing the server's scope ends it.
+   *
+   * With `effect-sse/SseServer/Node` provided, an HTTP/1.1 request on Node is taken over: the head and the
+   * opening frames go out inside `connect`, and the response returned is an empty `200` with the stream's
+   * headers: what middleware, logs and the request span see, while the stream goes on outside the handler (its
+   * own `SseServer.connection` span covers its life). Otherwise the response streams the body.
+   *
+   * Past a connection limit, during shutdown, or for a request pipelined behind another response on its socket
+   * (which Node would never report as gone), the response is a `503` with `Retry-After` and nothing registers.
    */
-  readonly connect: (
-    id: Id
-  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest | Scope.Scope>
+  readonly connect: <E = never, R = never>(
+    id: Id,
+    options?: ConnectOptions<Id, E, R>
+  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | HttpServerRequest.HttpServerRequest | Scope.Scope>
   /** The newest open connection of an id (the seed's `Get`). */
   readonly get: (id: Id) => Effect.Effect<Option.Option<Source<Id>>>
   /** Every open connection of an id. */
@@ -317,13 +367,14 @@ export const layerConfig = <Self, Id>(
  * @since 0.1.0
  * @category routes
  */
-export const connect: <Self, Id>(
+export const connect: <Self, Id, E = never, R = never>(
   tag: Context.Tag<Self, SseServer<Id>>,
-  id: Id
+  id: Id,
+  options?: ConnectOptions<Id, E, R>
 ) => Effect.Effect<
   HttpServerResponse.HttpServerResponse,
-  never,
-  Self | HttpServerRequest.HttpServerRequest | Scope.Scope
+  E,
+  R | Self | HttpServerRequest.HttpServerRequest | Scope.Scope
 > = internal.connect
 
 /**
@@ -345,13 +396,14 @@ export const connect: <Self, Id>(
  * @since 0.1.0
  * @category routes
  */
-export const handler: <Self, Id, E, R>(
+export const handler: <Self, Id, E, R, E2 = never, R2 = never>(
   tag: Context.Tag<Self, SseServer<Id>>,
-  id: Effect.Effect<Id, E, R>
+  id: Effect.Effect<Id, E, R>,
+  options?: ConnectOptions<Id, E2, R2>
 ) => Effect.Effect<
   HttpServerResponse.HttpServerResponse,
-  E,
-  R | Self | HttpServerRequest.HttpServerRequest | Scope.Scope
+  E | E2,
+  R | R2 | Self | HttpServerRequest.HttpServerRequest | Scope.Scope
 > = internal.handler
 
 /**

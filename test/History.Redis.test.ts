@@ -4,7 +4,7 @@ import { History, Message, SseServer } from "effect-sse"
 import * as RedisHistory from "effect-sse/History/Redis"
 import { type Client, connect, eventually, listen, serve } from "./utils/http.js"
 import { redisAvailable, type TestRedis, testRedis, uniquePrefix } from "./utils/redis.js"
-import { eventsRoute } from "./utils/sse.js"
+import { eventsRoute, makeServer } from "./utils/sse.js"
 
 /** One process's worth of server: an HTTP server on its own port, an SseServer on the shared Redis history. */
 const instance = (redis: TestRedis, prefix: string, options: RedisHistory.Options = {}) =>
@@ -12,7 +12,7 @@ const instance = (redis: TestRedis, prefix: string, options: RedisHistory.Option
     const { server, url } = yield* listen
     // Built in the test's scope: the Redis connections live as long as the server.
     const history = yield* Layer.build(RedisHistory.layerRedis({ url: redis.url, prefix, ...options }))
-    const sse = yield* SseServer.make<string>({ retry: "10 millis" }).pipe(Effect.provide(history))
+    const sse = yield* makeServer<string>({ retry: "10 millis" }).pipe(Effect.provide(history))
     yield* serve(server, eventsRoute(sse))
     return { sse, url }
   })

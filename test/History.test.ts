@@ -1,9 +1,9 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Fiber, Layer, Option, Stream, TestClock } from "effect"
-import { History, Message, SseClient, SseEvent, SseServer } from "effect-sse"
+import { History, Message, SseClient, SseEvent } from "effect-sse"
 import { connect, eventually, listen, serve } from "./utils/http.js"
-import { eventsRoute } from "./utils/sse.js"
+import { eventsRoute, makeServer } from "./utils/sse.js"
 
 const data = (entries: ReadonlyArray<History.Entry>) => entries.map((entry) => entry.message.data)
 
@@ -87,7 +87,7 @@ const startWithHistory = (options: History.MemoryOptions = {}, layer = History.l
   Effect.gen(function*() {
     const { server, url } = yield* listen
     const history = yield* Layer.build(layer)
-    const sse = yield* SseServer.make<string>({ retry: "5 millis" }).pipe(Effect.provide(history))
+    const sse = yield* makeServer<string>({ retry: "5 millis" }).pipe(Effect.provide(history))
     yield* serve(server, eventsRoute(sse))
     return { sse, url }
   })

@@ -11,6 +11,7 @@ import * as Path from "node:path"
 import { chromium } from "playwright-core"
 import * as Room from "../examples/room/app.js"
 import { eventually, listen, serve } from "./utils/http.js"
+import { makeServer } from "./utils/sse.js"
 
 const executablePath = "/usr/bin/chromium"
 const hasBrowser = Fs.existsSync(executablePath)
@@ -43,7 +44,7 @@ const launch = Effect.acquireRelease(
 const startRoom = Effect.gen(function*() {
   const connects: Array<{ readonly user: string; readonly lastEventId: string }> = []
   const { server, url } = yield* listen
-  const sse = yield* SseServer.make<string>({
+  const sse = yield* makeServer<string>({
     name: "room",
     retry: "200 millis",
     keepAlive: "100 millis",

@@ -51,6 +51,10 @@ export const isAsciiDigits = (value: string): boolean => {
 // it. It never reads anything.
 let sentinel: IncrementalParser | null | undefined = undefined
 
+// Non-streaming decodes keep no state between calls: one decoder serves every parser. It never decodes with
+// `stream: true`, which would turn Node 20's fast path off for it for good.
+const wholeDecoder = new TextDecoder("utf-8", { ignoreBOM: true })
+
 /**
  * The WHATWG "parse an event stream" / "interpret an event stream" algorithm as a push parser. Lines are found
  * with `indexOf` (each position searched once per chunk, so a chunk costs time linear in its length), the piece
@@ -180,14 +184,15 @@ export class IncrementalParser implements Parser.IncrementalParser {
 
   // A chunk whose last byte is ASCII cannot end inside a character, so when the chunk before it did not either, it
   // decodes alone: without `stream`, which costs several times less per call. Otherwise the streaming decoder
-  // carries a character split between chunks over to the next one.
+  // carries a character split between chunks over to the next one. The two are separate decoders: Node 20 turns
+  // its UTF-8 fast path off for good on a decoder that has once decoded with `stream: true`.
   private decode(chunk: Uint8Array): string {
-    // ignoreBOM keeps a leading BOM in the text, so that the one rule in `feed` strips it for bytes and strings alike
-    this.decoder ??= new TextDecoder("utf-8", { ignoreBOM: true })
     if (chunk.length === 0) return ""
     const last = chunk[chunk.length - 1]!
-    if (!this.splitCharacter && last < 0x80) return this.decoder.decode(chunk)
+    if (!this.splitCharacter && last < 0x80) return wholeDecoder.decode(chunk)
     this.splitCharacter = last >= 0x80
+    // ignoreBOM keeps a leading BOM in the text, so that the one rule in `feed` strips it for bytes and strings alike
+    this.decoder ??= new TextDecoder("utf-8", { ignoreBOM: true })
     return this.decoder.decode(chunk, { stream: true })
   }
 
