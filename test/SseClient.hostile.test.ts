@@ -266,6 +266,28 @@ describe("SseClient: idleTimeout covers every wait of an attempt", () => {
 })
 
 describe("SseClient: idleTimeout counts only the client's own waiting", () => {
+  it.scoped("on FetchHttpClient too, a body that stops times out and its request is aborted", () =>
+    Effect.gen(function*() {
+      const server = yield* scripted((res) => {
+        eventStream(res)
+        res.write("data: one\n\n")
+      })
+      const log = yield* stateLog
+      const fiber = yield* SseClient.get(server.url, {
+        idleTimeout: "10 seconds",
+        reconnect: false,
+        onState: log.onState
+      })
+        .pipe(Stream.runDrain, Effect.provide(FetchHttpClient.layer), Effect.flip, Effect.fork)
+      yield* log.next("Open")
+      yield* server.waitFor("the request", () => server.requests.length === 1)
+      yield* TestClock.adjust("11 seconds")
+      const error = yield* Fiber.join(fiber).pipe(realTimeout(15_000, "the stream to fail"))
+      assert(error._tag === "TransportError")
+      expect(error.reason).toBe("Timeout")
+      yield* server.waitFor("the request to be aborted", () => server.requests[0]!.closed)
+    }))
+
   it.scoped("a consumer slower than idleTimeout does not time the connection out", () =>
     Effect.gen(function*() {
       const server = yield* scripted((res) => {
