@@ -265,6 +265,67 @@ describe("SseClient: idleTimeout covers every wait of an attempt", () => {
     }))
 })
 
+describe("SseClient: idleTimeout counts only the client's own waiting", () => {
+  it.scoped("on FetchHttpClient too, a body that stops times out and its request is aborted", () =>
+    Effect.gen(function*() {
+      const server = yield* scripted((res) => {
+        eventStream(res)
+        res.write("data: one\n\n")
+      })
+      const log = yield* stateLog
+      const fiber = yield* SseClient.get(server.url, {
+        idleTimeout: "10 seconds",
+        reconnect: false,
+        onState: log.onState
+      })
+        .pipe(Stream.runDrain, Effect.provide(FetchHttpClient.layer), Effect.flip, Effect.fork)
+      yield* log.next("Open")
+      yield* server.waitFor("the request", () => server.requests.length === 1)
+      yield* TestClock.adjust("11 seconds")
+      const error = yield* Fiber.join(fiber).pipe(realTimeout(15_000, "the stream to fail"))
+      assert(error._tag === "TransportError")
+      expect(error.reason).toBe("Timeout")
+      yield* server.waitFor("the request to be aborted", () => server.requests[0]!.closed)
+    }))
+
+  it.scoped("a consumer slower than idleTimeout does not time the connection out", () =>
+    Effect.gen(function*() {
+      const server = yield* scripted((res) => {
+        eventStream(res)
+        res.write("data: 1\n\n")
+        const timers = [
+          setTimeout(() => res.write("data: 2\n\n"), 50),
+          setTimeout(() => res.write("data: 3\n\n"), 600)
+        ]
+        res.on("close", () => timers.forEach(clearTimeout))
+      })
+      const log = yield* stateLog
+      const started = yield* Queue.unbounded<string>()
+      const fiber = yield* SseClient.get(server.url, { idleTimeout: "10 seconds", onState: log.onState }).pipe(
+        Stream.take(3),
+        // The consumer holds each message for a minute of the test clock.
+        Stream.mapEffect((m) => Effect.zipRight(started.offer(m.data), Effect.as(Effect.sleep("60 seconds"), m.data))),
+        Stream.runCollect,
+        Effect.provide(NodeHttpClient.layer),
+        Effect.fork
+      )
+      const next = Queue.take(started).pipe(realTimeout(15_000, "the next message"))
+      expect(yield* next).toBe("1")
+      // Message 2 arrives (in real time) while the consumer still holds message 1: it waits in the socket's buffer.
+      yield* realSleep(200)
+      yield* TestClock.adjust("60 seconds")
+      expect(yield* next).toBe("2")
+      // Held for a minute again; then the client waits for message 3, which comes well within idleTimeout.
+      yield* TestClock.adjust("60 seconds")
+      expect(yield* next).toBe("3")
+      yield* TestClock.adjust("60 seconds")
+      const data = yield* Fiber.join(fiber).pipe(realTimeout(15_000, "the stream"))
+      expect(Chunk.toReadonlyArray(data)).toEqual(["1", "2", "3"])
+      expect(server.requests.length).toBe(1)
+      expect(log.all.some((s) => s._tag === "Retrying")).toBe(false)
+    }))
+})
+
 describe("SseClient: errors a user can match on", () => {
   it("every error's _tag is its class name: the client's, the parser's and the encoder's", async () => {
     const { Encoder, Parser } = await import("effect-sse")

@@ -134,12 +134,19 @@ interface Ended {
   readonly final?: boolean | undefined
 }
 
-/** An open response: its scope (which aborts the request when closed) and its body, one chunk per pull. */
+/** An open response, one chunk of its body per pull. */
 interface Open {
+  /** Everything of the attempt; closing it releases the response. */
   readonly scope: Scope.CloseableScope
+  /** The request's abort alone (a child of `scope`): the idle watchdog closes it to end a pull that waits. */
+  readonly requestScope: Scope.CloseableScope
   readonly pull: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<HttpClientError.ResponseError>>
   /** The response's `Content-Encoding`, checked against the first chunk; cleared once checked. */
   contentEncoding: string | undefined
+  /** When the pull now waiting began; `undefined` while the consumer holds a chunk (its own time is not idle). */
+  waitingSince: number | undefined
+  /** Set by the watchdog when it aborted the request. */
+  timedOut: boolean
 }
 
 /** @internal */
@@ -153,6 +160,7 @@ export const stream = <R = never>(
     const shouldReconnect = options.shouldReconnect ?? Errors.defaultShouldReconnect
     const idleTimeout = options.idleTimeout === undefined ? undefined : Duration.decode(options.idleTimeout)
     const onState = options.onState ?? (() => Effect.void)
+    const clock = yield* Effect.clock
     const bounds = toBounds(options)
     const schedule: Schedule.Schedule<unknown, SseClient.RetryInput, R> | undefined = options.reconnect === false
       ? undefined
@@ -268,7 +276,9 @@ export const stream = <R = never>(
       const lastEventId = parser.lastEventId
       if (lastEventId !== "") prepared = HttpClientRequest.setHeader(prepared, "last-event-id", lastEventId)
       const scope = yield* Scope.fork(streamScope, ExecutionStrategy.sequential)
+      const requestScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
       const result = yield* client.execute(prepared).pipe(
+        Scope.extend(requestScope),
         Effect.catchTag("ResponseError", (error) =>
           // A client built with `filterStatusOk` fails a refusal: it is read like any other.
           error.reason === "StatusCode" ? Effect.succeed(error.response) : Effect.fail(error)),
@@ -276,10 +286,13 @@ export const stream = <R = never>(
         (effect) => withinIdle(effect, "no response headers"),
         Effect.flatMap((response): Effect.Effect<Open | Ended, never, Scope.Scope> => {
           if (response.status !== 200 || !isEventStream(response.headers["content-type"])) return refused(response)
-          return Effect.map(Stream.toPull(response.stream), (pull) => ({
+          return Effect.map(Stream.toPull(response.stream), (pull): Open => ({
             scope,
+            requestScope,
             pull,
-            contentEncoding: response.headers["content-encoding"]
+            contentEncoding: response.headers["content-encoding"],
+            waitingSince: undefined,
+            timedOut: false
           }))
         }),
         Effect.catchAll((error): Effect.Effect<Ended> => Effect.succeed({ error })),
@@ -290,6 +303,7 @@ export const stream = <R = never>(
       }
       if ("pull" in result) {
         current = result
+        if (idleTimeout !== undefined) yield* Effect.forkIn(watchdog(result, Duration.toMillis(idleTimeout)), scope)
         yield* onState({ _tag: "Open", attempt })
         return result
       }
@@ -299,20 +313,46 @@ export const stream = <R = never>(
 
     const ended = (open: Open, end: Ended) => Effect.zipRight(close(open), Effect.succeed(end))
 
+    /**
+     * Aborts the request once a pull has waited `idle` milliseconds. One fiber per attempt that wakes once per
+     * `idle` at most, instead of a timer raced against every pull of the body.
+     */
+    const watchdog = (open: Open, idle: number): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        // Each turn sleeps until the earliest moment the pull could be late: bounded by the attempt's life.
+        while (true) {
+          const since = open.waitingSince
+          const waited = since === undefined ? 0 : clock.unsafeCurrentTimeMillis() - since
+          if (waited >= idle) {
+            open.timedOut = true
+            return yield* Scope.close(open.requestScope, Exit.void)
+          }
+          yield* Effect.sleep(Duration.millis(idle - waited))
+        }
+      })
+
+    const bodyTimeout = (open: Open) =>
+      idleTimeout !== undefined && open.timedOut
+        ? new Errors.TransportError({
+          reason: "Timeout",
+          description: `nothing received within ${Duration.format(idleTimeout)}`
+        })
+        : undefined
+
     /** Reads chunks of the open response until it yields messages or ends. */
     const read = (open: Open): Effect.Effect<Chunk.Chunk<Message.Received> | Ended> =>
-      withinIdle(open.pull, "nothing received").pipe(
+      Effect.suspend(() => {
+        open.waitingSince = clock.unsafeCurrentTimeMillis()
+        return open.pull
+      }).pipe(
         Effect.matchEffect({
           onFailure: (error) =>
-            ended(
-              open,
-              Option.isOption(error)
-                ? {
-                  error: Option.isNone(error) ? undefined : Errors.fromHttpClientError(error.value)
-                }
-                : { error }
-            ),
+            ended(open, {
+              error: bodyTimeout(open) ??
+                (Option.isNone(error) ? undefined : Errors.fromHttpClientError(error.value))
+            }),
           onSuccess: (chunks) => {
+            open.waitingSince = undefined
             for (const bytes of chunks) {
               if (open.contentEncoding !== undefined) {
                 const contentEncoding = open.contentEncoding

@@ -3,10 +3,9 @@
 // Each scenario has a test file of its own, so that vitest runs them side by side.
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, expect } from "@effect/vitest"
-import { Effect, Schedule, Stream } from "effect"
+import { Effect, Schedule, type Scope, Stream } from "effect"
 import { SseClient } from "effect-sse"
-import * as Http from "node:http"
-import type { AddressInfo } from "node:net"
+import * as ChildProcess from "node:child_process"
 
 /** 10,000 failed attempts in a row: the first WARM_UP warm the JIT and the pools, the heap is compared over the rest. */
 export const WARM_UP = 1_000
@@ -58,18 +57,37 @@ export const soak = (url: string, reconnect: Schedule.Schedule<unknown, SseClien
     return error
   })
 
-/** A server that answers every request 503 and keeps nothing about it (the scripted one records requests); its URL. */
-export const unavailable = Effect.map(
-  Effect.acquireRelease(
-    Effect.async<Http.Server>((resume) => {
-      const server = Http.createServer((_, res) => res.writeHead(503, { "content-type": "text/plain" }).end("down"))
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-    }),
-    (server) =>
-      Effect.async<void>((resume) => {
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      })
-  ),
-  (server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-)
+// The 503 server runs in a process of its own, so that it and the client under test use both cores.
+const unavailableServer = `
+const http = require("node:http")
+const server = http.createServer((_, res) => res.writeHead(503, { "content-type": "text/plain" }).end("down"))
+server.listen(0, "127.0.0.1", () => process.stdout.write(server.address().port + "\\n"))
+process.stdin.on("end", () => process.exit(0))
+process.stdin.resume()
+`
+
+/**
+ * A server that answers every request 503 and keeps nothing about it, in a child process (ended with the scope,
+ * or when this process goes away and its stdin closes); its URL.
+ */
+export const unavailable: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease(
+  Effect.async<{ readonly child: ChildProcess.ChildProcess; readonly url: string }>((resume) => {
+    const child = ChildProcess.spawn(process.execPath, ["-e", unavailableServer], {
+      stdio: ["pipe", "pipe", "inherit"]
+    })
+    let output = ""
+    child.stdout.setEncoding("utf8")
+    child.stdout.on("data", (piece: string) => {
+      output += piece
+      if (output.endsWith("\n")) resume(Effect.succeed({ child, url: `http://127.0.0.1:${output.trim()}` }))
+    })
+    child.on("error", (error) => resume(Effect.die(error)))
+    return Effect.sync(() => child.kill())
+  }),
+  ({ child }) =>
+    Effect.async<void>((resume) => {
+      if (child.exitCode !== null) return resume(Effect.void)
+      child.once("exit", () => resume(Effect.void))
+      child.stdin?.end()
+    })
+).pipe(Effect.map(({ url }) => url))
