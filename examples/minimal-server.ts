@@ -19,4 +19,4 @@ const app = HttpRouter.empty.pipe(
   Layer.provide(SseServer.layer(Ticks, { keepAlive: "15 seconds" }))
 )
 
-serve(app, { defaultPort: 3001, banner: (url) => `ticking: curl -N ${url}/events` })
+serve({ app, defaultPort: 3001, banner: (url) => `ticking: curl -N ${url}/events` })

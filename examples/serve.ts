@@ -16,7 +16,7 @@ import { createServer } from "node:http"
 /** What `NodeHttpServer.layer` provides to an example's app. */
 export type NodeServer = HttpServer.HttpServer | HttpPlatform.HttpPlatform | Etag.Generator | NodeContext.NodeContext
 
-class PortInUse extends Data.TaggedError("PortInUse")<{ readonly port: number }> {}
+class PortInUse extends Data.TaggedError("PortInUse")<{ readonly port: number; readonly variable: string }> {}
 
 const isAddressInUse = (error: unknown): boolean =>
   typeof error === "object" && error !== null && "_tag" in error && error._tag === "ServeError" &&
@@ -24,44 +24,52 @@ const isAddressInUse = (error: unknown): boolean =>
   error.cause.code === "EADDRINUSE"
 
 /** Options read from the environment; `PORT=0` picks a free port (the printed URL says which). */
-export const listenOptions = (defaultPort: number) =>
+export const listenOptions = (portVariable: string, defaultPort: number) =>
   Effect.all({
-    port: Config.integer("PORT").pipe(
+    port: Config.integer(portVariable).pipe(
       Config.validate({ message: "a port number, 0 to 65535", validation: (port) => port >= 0 && port <= 65535 }),
       Config.withDefault(defaultPort)
     ),
     host: Config.string("HOST").pipe(Config.withDefault("localhost"))
   })
 
-/**
- * Runs `app` until SIGTERM or SIGINT. `banner` makes the line printed once the port is bound.
- */
-export const serve = <E>(
-  app: Layer.Layer<never, E, NodeServer>,
-  options: { readonly defaultPort: number; readonly banner: (url: string) => string }
-): void => {
-  const program = Effect.gen(function*() {
-    const { host, port } = yield* listenOptions(options.defaultPort)
+/** One server of an example: its app, the environment variable of its port, and what it prints once bound. */
+export interface Server<E> {
+  readonly app: Layer.Layer<never, E, NodeServer>
+  readonly defaultPort: number
+  /** Default `PORT`. */
+  readonly portVariable?: string | undefined
+  readonly banner: (url: string) => string
+}
+
+const launchable = <E>(server: Server<E>) =>
+  Effect.gen(function*() {
+    const variable = server.portVariable ?? "PORT"
+    const { host, port } = yield* listenOptions(variable, server.defaultPort)
     const listening = Layer.effectDiscard(
       HttpServer.addressWith((address) =>
-        Console.log(options.banner(`http://${host}:${address._tag === "TcpAddress" ? address.port : port}`))
+        Console.log(server.banner(`http://${host}:${address._tag === "TcpAddress" ? address.port : port}`))
       )
     )
-    return yield* Layer.launch(
-      Layer.merge(app, listening).pipe(Layer.provide(NodeHttpServer.layer(createServer, { port, host })))
-    ).pipe(Effect.catchIf(isAddressInUse, () => Effect.fail(new PortInUse({ port }))))
+    return Layer.merge(server.app, listening).pipe(
+      Layer.provide(NodeHttpServer.layer(createServer, { port, host })),
+      Layer.mapError((error) => isAddressInUse(error) ? new PortInUse({ port, variable }) : error)
+    )
   })
-  program.pipe(
+
+/** Runs the servers until SIGTERM or SIGINT. */
+export const serve = <E>(...servers: ReadonlyArray<Server<E>>): void =>
+  Effect.forEach(servers, launchable).pipe(
+    Effect.flatMap((layers) => Layer.launch(Layer.mergeAll(Layer.empty, ...layers))),
     Effect.tapErrorCause((cause) => {
-      const portInUse = Cause.failureOption(cause).pipe((failure) =>
-        failure._tag === "Some" && failure.value instanceof PortInUse ? failure.value : undefined
-      )
-      return portInUse !== undefined
-        ? Console.error(`port ${portInUse.port} is in use: stop what holds it, or set PORT to another port`)
+      const failure = Cause.failureOption(cause)
+      return failure._tag === "Some" && failure.value instanceof PortInUse
+        ? Console.error(
+          `port ${failure.value.port} is in use: stop what holds it, or set ${failure.value.variable} to another port`
+        )
         : Cause.isInterruptedOnly(cause)
         ? Effect.void
         : Effect.logError(cause)
     }),
     NodeRuntime.runMain({ disableErrorReporting: true })
   )
-}
