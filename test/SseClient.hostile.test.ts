@@ -1,5 +1,7 @@
-// Hostile and broken servers, as a process left running unattended meets them: each test here failed against the
-// client before it bounded its waits, its delays and its errors.
+// Hostile and broken servers, as a process left running unattended meets them. The tests of delays, timeouts,
+// error shapes, 3xx, gzip and sendOnce failed against the client before it bounded its waits and retyped its
+// errors; the others pin down behaviour that already held (one request at a time) or that a choice keeps
+// (redirects followed by followRedirects, a body fetch decoded).
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
