@@ -209,6 +209,7 @@ describe("SseServer with a history: reconnects with Last-Event-ID", () => {
       const total = 1000
       const client = yield* SseClient.get(`${url}/events/a`, {
         retry: "1 millis",
+        minDelay: "1 millis",
         reconnect: SseClient.defaultSchedule({ jitter: 0 })
       }).pipe(
         Stream.take(total),
