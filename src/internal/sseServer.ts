@@ -8,7 +8,6 @@ import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
 import * as History from "../History.js"
@@ -73,11 +72,6 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
     // A connection belongs to the server, not to the request: nothing in it refers to the request or its fiber, so
     // on Node the handler can return while the stream goes on. Its span joins the request's trace by ids only.
     const newConnection = (id: Id, lastEventId: string, parent: Option.Option<Tracer.AnySpan>) => {
-      const queue = Effect.runSync(
-        settings.policy === "dropOldest" ? Queue.sliding<Uint8Array>(settings.capacity) : Queue.bounded<Uint8Array>(
-          settings.capacity
-        )
-      )
       const span = tracer.span(
         "SseServer.connection",
         Option.map(
@@ -92,7 +86,7 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
       )
       span.attribute("sse.server", settings.name)
       span.attribute("sse.id", String(id))
-      return new Connection<Id>(id, queue, hub, span, lastEventId)
+      return new Connection<Id>(id, hub, span, lastEventId)
     }
 
     const connect = <E = never, R = never>(id: Id, connectOptions?: SseServer.ConnectOptions<Id, E, R>) =>
