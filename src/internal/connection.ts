@@ -78,6 +78,8 @@ export class Connection<Id> implements SseServer.Source<Id> {
   private greeting: Array<Uint8Array> | undefined = []
   /** Run once when the connection is gone: frees the transport (e.g. a socket listener). */
   onDispose: (() => void) | undefined = undefined
+  /** The app's `onClose`, run in the server's scope once the connection is gone. */
+  onClosed: Effect.Effect<void> | undefined = undefined
   /** How an abort ends the response when there is no writer (the Stream body). */
   onAbort: (() => void) | undefined = undefined
 
@@ -341,6 +343,8 @@ export class Connection<Id> implements SseServer.Source<Id> {
     this.onDispose?.()
     this.onDispose = undefined
     this.onAbort = undefined
+    if (this.onClosed !== undefined) this.hub.fork(this.onClosed)
+    this.onClosed = undefined
     // Wakes a Stream body waiting for frames (it ends) and senders waiting for room (they fail `Closed`).
     if (this.queueValue !== undefined) Effect.runFork(Queue.shutdown(this.queueValue))
   }

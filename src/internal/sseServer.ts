@@ -106,6 +106,7 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
         const watch = StreamWriter.watchSocket(request.source, () => connection.dispose())
         connection.onDispose = watch?.stop
         connection.onAbort = watch?.destroy
+        if (connectOptions?.onClose !== undefined) connection.onClosed = connectOptions.onClose(connection)
         const headers = eventStreamHeaders(request, connectOptions?.headers)
 
         const opened = yield* Effect.gen(function*() {
