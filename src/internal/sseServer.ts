@@ -10,7 +10,6 @@ import * as FiberSet from "effect/FiberSet"
 import * as MetricLabel from "effect/MetricLabel"
 import * as MutableHashMap from "effect/MutableHashMap"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
 import * as Encoder from "../Encoder.js"
@@ -84,11 +83,6 @@ export const make = <Id>(
     // on Node the handler can return while the stream goes on. Its span joins the request's trace by ids only.
     const newConnection = (id: Id, lastEventId: string, parent: Option.Option<Tracer.AnySpan>) => {
       const historyKey = backplane === undefined ? undefined : backplane.keyOf(id)
-      const queue = Effect.runSync(
-        settings.policy === "dropOldest" ? Queue.sliding<Uint8Array>(settings.capacity) : Queue.bounded<Uint8Array>(
-          settings.capacity
-        )
-      )
       const span = tracer.span(
         "SseServer.connection",
         Option.map(
@@ -103,7 +97,7 @@ export const make = <Id>(
       )
       span.attribute("sse.server", settings.name)
       span.attribute("sse.id", String(id))
-      return new Connection<Id>(id, historyKey, queue, hub, span, lastEventId)
+      return new Connection<Id>(id, historyKey, hub, span, lastEventId)
     }
 
     const connect = <E = never, R = never>(id: Id, connectOptions?: SseServer.ConnectOptions<Id, E, R>) =>
@@ -123,6 +117,7 @@ export const make = <Id>(
         const watch = StreamWriter.watchSocket(request.source, () => connection.dispose())
         connection.onDispose = watch?.stop
         connection.onAbort = watch?.destroy
+        if (connectOptions?.onClose !== undefined) connection.onClosed = connectOptions.onClose(connection)
         const headers = eventStreamHeaders(request, connectOptions?.headers)
 
         const opened = yield* Effect.gen(function*() {
