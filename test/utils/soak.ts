@@ -1,6 +1,7 @@
 // Thousands of failed attempts in a row, as a long outage brings them: the heap after a full collection must
 // not grow with their number. Before the client kept only a small error per attempt, it grew ~20 KB a failure.
 // Each scenario has a test file of its own, so that vitest runs them side by side.
+// On an idle machine each takes 10-25 s; the tests allow 4 minutes, for a machine busy with other suites.
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, expect } from "@effect/vitest"
 import { Effect, Schedule, type Scope, Stream } from "effect"
