@@ -8,8 +8,9 @@
  * through Node's response, the socket is taken over, and sends write to it within the call while it keeps up.
  * Everywhere else the response body is a Stream fed by the queue. One fiber per server fills silences with
  * heartbeat comments; a slow consumer never stalls the others; closing the Layer's scope ends every response,
- * after a `retry:` with jitter. When a `History` is provided, every message is recorded and a reconnecting client
- * is first sent what it missed.
+ * after a `retry:` with jitter. A server given `history` options records every message in its own log of the
+ * `History` store (which its Layer then requires), delivers it in the log's order, and first sends a reconnecting
+ * client what it missed.
  *
  * @since 0.1.0
  */
@@ -104,8 +105,47 @@ export interface Options {
    * that thousands of clients do not reconnect in the same instant. Default 5 seconds.
    */
   readonly shutdownJitter?: Duration.DurationInput | undefined
-  /** Names the server in metrics (`sse_server` label) and spans. Default `"default"`. */
+  /**
+   * Names the server in metrics (`sse_server` label) and spans, and its log in a history store: servers that
+   * share a store need names of their own. Default `"default"`.
+   */
   readonly name?: string | undefined
+}
+
+/**
+ * How a server keeps its history, in the `History` store its Layer then requires.
+ *
+ * Every message goes through the server's log (named by the server's `name`): it is recorded, then delivered to
+ * the connections in the log's order. A send fails (reason `History`) before anything was delivered when the
+ * store cannot record it, and succeeds otherwise.
+ *
+ * @example
+ * ```ts
+ * import { Context, Data, Layer } from "effect"
+ * import { History, SseServer } from "effect-sse"
+ *
+ * type UserId = { readonly org: number; readonly user: string }
+ * class Notices extends Context.Tag("app/Notices")<Notices, SseServer.SseServer<UserId>>() {}
+ *
+ * const NoticesLive = SseServer.layer(Notices, {
+ *   name: "notices",
+ *   // Ids are compared with Equal in the registry; in the store, private entries are filed under this key.
+ *   history: { key: History.jsonKey }
+ * }).pipe(Layer.provide(History.layerMemory()))
+ *
+ * const ada: UserId = Data.struct({ org: 1, user: "ada" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HistoryOptions<Id> {
+  /**
+   * The key under which the store files messages sent to an id. It must tell ids apart exactly as `Equal` does:
+   * two ids that are not equal must never share a key (`String` on a union of numbers and strings, or on
+   * objects, would). `(id) => id` for string ids; `History.jsonKey` for numbers, mixed and structured ids.
+   */
+  readonly key: (id: Id) => string
 }
 
 /**
@@ -116,8 +156,8 @@ export interface Options {
  *   fail with this reason, whatever the slow-consumer policy, as soon as the connection is gone.
  * - `Dropped`: the slow-consumer policy dropped the frame.
  * - `SlowConsumer`: the queue stayed full for `sendTimeout`; the connection was closed.
- * - `History`: the message was delivered to this process's sources, but the history (e.g. Redis) could not
- *   record it, so other processes and later replays do not have it. The cause is the `HistoryError`.
+ * - `History`: the server's history (e.g. Redis) could not record the message, so it was delivered to no one,
+ *   here or elsewhere: a retry cannot deliver it twice. The cause is the `HistoryError`.
  *
  * @example
  * ```ts
@@ -193,8 +233,13 @@ export interface Source<Id> {
  */
 export interface ServerEvent<Id, A, R> {
   /**
-   * Sends to every source. Given a value, it is encoded once and the same bytes go to every connection; given a
-   * function of the source's id and last event id, each source gets its own payload.
+   * Sends to every source. Given a value, it is encoded once and the same bytes go to every connection (on every
+   * process, with a shared history).
+   *
+   * Given a function of an id and its last event id, each id **connected to this process** gets its own payload
+   * (computed once per id, from its newest connection): the function runs here, so ids connected to other
+   * processes get nothing. With a history, the payloads are recorded in one append, as private entries of their
+   * ids, so they are replayed to a reconnecting client on any process.
    */
   readonly send: (
     payload: A | ((id: Id, lastEventId: string) => A),
@@ -275,7 +320,10 @@ export interface SseServer<Id> {
   readonly size: Effect.Effect<number>
   /** Every open connection (the seed's `Range`). */
   readonly sources: Effect.Effect<ReadonlyArray<Source<Id>>>
-  /** Sends a message to every connection of an id; true when at least one took it. */
+  /**
+   * Sends a message to every connection of an id; true when at least one took it. With a history, the message
+   * is recorded for the id and reaches its connections on every process; true when one is open on this one.
+   */
   readonly send: (id: Id, message: Message.Message) => Effect.Effect<boolean, SseServerError>
   /** Sends a message to every connection, encoded once. */
   readonly broadcast: (message: Message.Message) => Effect.Effect<void, SseServerError>
@@ -286,47 +334,67 @@ export interface SseServer<Id> {
 }
 
 /**
- * Builds a server whose lifetime is the current scope: closing it ends every response.
+ * Builds a server whose lifetime is the current scope: closing it ends every response. Given `history` options,
+ * it opens its log in the `History` store, which it then requires.
  *
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Message, SseServer } from "effect-sse"
+ * import { History, Message, SseServer } from "effect-sse"
  *
  * const program = Effect.gen(function*() {
  *   const sse = yield* SseServer.make<number>({ retry: "3 seconds", keepAlive: "15 seconds" })
  *   yield* sse.broadcast(Message.make({ data: "hello" }))
- * }).pipe(Effect.scoped)
+ *   const recorded = yield* SseServer.make<string>({ name: "chat", history: { key: (id) => id } })
+ *   yield* recorded.send("ada", Message.make({ data: "replayed to ada if she reconnects" }))
+ * }).pipe(Effect.scoped, Effect.provide(History.layerMemory()))
  * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: <Id>(options?: Options) => Effect.Effect<SseServer<Id>, never, Scope.Scope> = internal.make
+export const make: {
+  <Id>(
+    options: Options & { readonly history: HistoryOptions<Id> }
+  ): Effect.Effect<SseServer<Id>, never, Scope.Scope | History.History>
+  <Id>(options?: Options): Effect.Effect<SseServer<Id>, never, Scope.Scope>
+} = internal.make as never
 
 /**
- * A Layer for a server under the app's own tag. An app can run several servers, each under its own tag.
+ * A Layer for a server under the app's own tag. An app can run several servers, each under its own tag (and,
+ * with a history, its own `name`).
  *
  * @example
  * ```ts
- * import { Context } from "effect"
- * import { SseServer } from "effect-sse"
+ * import { Context, Layer } from "effect"
+ * import { History, SseServer } from "effect-sse"
  *
  * class Notifications extends Context.Tag("app/Notifications")<Notifications, SseServer.SseServer<number>>() {}
+ * class Chat extends Context.Tag("app/Chat")<Chat, SseServer.SseServer<string>>() {}
  *
  * const NotificationsLive = SseServer.layer(Notifications, { retry: "3 seconds", keepAlive: "15 seconds" })
+ * // Layer<Chat, never, History.History>: the store is a visible requirement.
+ * const ChatLive = SseServer.layer(Chat, { name: "chat", history: { key: (id) => id } })
+ * const AppLive = Layer.mergeAll(NotificationsLive, ChatLive).pipe(Layer.provide(History.layerMemory()))
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = <Self, Id>(
+export const layer: {
+  <Self, Id>(
+    tag: Context.Tag<Self, SseServer<Id>>,
+    options: Options & { readonly history: HistoryOptions<Id> }
+  ): Layer.Layer<Self, never, History.History>
+  <Self, Id>(tag: Context.Tag<Self, SseServer<Id>>, options?: Options): Layer.Layer<Self>
+} = (<Self, Id>(
   tag: Context.Tag<Self, SseServer<Id>>,
-  options?: Options
-): Layer.Layer<Self> => Layer.scoped(tag, make<Id>(options))
+  options?: Options & { readonly history?: HistoryOptions<Id> | undefined }
+): Layer.Layer<Self, never, History.History> => Layer.scoped(tag, internal.make<Id>(options))) as never
 
 /**
- * A Layer reading the options from Effect `Config`.
+ * A Layer reading the options from Effect `Config`; the history options, which hold a function, are given
+ * beside them.
  *
  * @example
  * ```ts
@@ -340,15 +408,29 @@ export const layer = <Self, Id>(
  *   keepAlive: Config.duration("SSE_KEEP_ALIVE").pipe(Config.withDefault("15 seconds")),
  *   bufferCapacity: Config.integer("SSE_BUFFER").pipe(Config.withDefault(256))
  * })
+ * // With a history (requires History.History):
+ * const RecordedLive = SseServer.layerConfig(Events, { name: Config.succeed("events") }, { key: (id) => id })
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = <Self, Id>(
+export const layerConfig: {
+  <Self, Id>(
+    tag: Context.Tag<Self, SseServer<Id>>,
+    options: Config.Config.Wrap<Options>,
+    history: HistoryOptions<Id>
+  ): Layer.Layer<Self, ConfigError.ConfigError, History.History>
+  <Self, Id>(
+    tag: Context.Tag<Self, SseServer<Id>>,
+    options: Config.Config.Wrap<Options>
+  ): Layer.Layer<Self, ConfigError.ConfigError>
+} = (<Self, Id>(
   tag: Context.Tag<Self, SseServer<Id>>,
-  options: Config.Config.Wrap<Options>
-): Layer.Layer<Self, ConfigError.ConfigError> => Layer.scoped(tag, internal.makeConfig<Id>(options))
+  options: Config.Config.Wrap<Options>,
+  history?: HistoryOptions<Id>
+): Layer.Layer<Self, ConfigError.ConfigError, History.History> =>
+  Layer.scoped(tag, internal.makeConfig<Id>(options, history))) as never
 
 /**
  * The SSE endpoint as an Effect, for a route handler: reads the server from its tag and connects the current

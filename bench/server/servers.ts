@@ -91,11 +91,17 @@ const effectSse = (history?: Layer.Layer<History.History>, fastPath = true) => a
       const historyContext = history === undefined ? Context.empty() : yield* Layer.build(history)
       const context = fastPath ? Context.merge(historyContext, yield* Layer.build(SseServerNode.layer)) : historyContext
       // Big enough that the flood never meets the slow-consumer policy: every event must arrive.
-      const sse = yield* SseServer.make<number>({
+      const options = {
         bufferCapacity: 4096,
         sendTimeout: "60 seconds",
-        keepAlive: KEEP_ALIVE_MS
-      }).pipe(Effect.provide(context as Context.Context<never>))
+        keepAlive: KEEP_ALIVE_MS,
+        name: "bench"
+      } as const
+      const sse = history === undefined
+        ? yield* SseServer.make<number>(options).pipe(Effect.provide(context as Context.Context<never>))
+        : yield* SseServer.make<number>({ ...options, history: { key: String } }).pipe(
+          Effect.provide(context as Context.Context<History.History>)
+        )
       let next = 0
       yield* server.serve(HttpRouter.empty.pipe(HttpRouter.get("/events", Effect.suspend(() => sse.connect(next++)))))
       const address = server.address

@@ -1,60 +1,60 @@
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import * as Encoder from "../Encoder.js"
-import type * as History from "../History.js"
+import * as History from "../History.js"
 import * as Message from "../Message.js"
 import * as SseEvent from "../SseEvent.js"
 import type * as SseServer from "../SseServer.js"
 import { SseServerError } from "./serverError.js"
 
 /**
- * A message ready to send: its frame, its history key when it was recorded (to tell replayed frames from live
- * ones), and the error to report once it is delivered locally, when the history could not record it.
- *
- * @internal
- */
-export interface Prepared {
-  readonly frame: Uint8Array
-  readonly key: string | undefined
-  readonly failure: SseServer.SseServerError | undefined
-}
-
-/**
  * What a reconnecting client gets first: the frames it missed (or the replay-gap event), how the source began,
- * and the history keys of the replayed frames, so that live frames held meanwhile are not sent twice.
+ * the key of the last log entry it now has (entries at or before it that reach the connection later are
+ * duplicates), and the SSE id it would resume from.
  *
  * @internal
  */
 export interface Resumed {
   readonly resume: History.Resume
   readonly frames: ReadonlyArray<Uint8Array>
-  readonly replayed: ReadonlySet<string>
+  readonly cursor: string | undefined
+  readonly lastSentId: string
+}
+
+/** What the server does with its log when it has a history. @internal */
+export interface Recorded {
+  /** The key of an id in the log. */
+  readonly keyOf: (id: unknown) => string
+  /**
+   * Records messages (for an id's key, or for all) and delivers them through the log, in its order: `onEntry`
+   * runs for each before this completes. A failure means nothing was delivered anywhere.
+   */
+  readonly append: (id: unknown, items: ReadonlyArray<History.Item>) => Effect.Effect<void, SseServer.SseServerError>
+  /** Orders two entry keys of the log. */
+  readonly compare: (a: string, b: string) => number
+  /** What a client of the id with `key` that reconnects with `lastEventId` missed. */
+  readonly resume: (key: string, lastEventId: string) => Effect.Effect<Resumed>
 }
 
 /**
- * Everything the server does with a `History`, behind one narrow interface: recording what is sent, the replay
- * hand-off for a reconnecting client, and the tail of what other processes recorded. Without a history it only
- * encodes.
+ * Everything the server does with a `History`, behind one narrow interface: undefined without a history (the
+ * server encodes and delivers itself), else the server's log.
  *
  * @internal
  */
-export interface Backplane {
-  /** Encodes a message for one source's id, or for all (`undefined`), recording it when there is a history. */
-  readonly prepare: (target: unknown, message: Message.Message) => Effect.Effect<Prepared, SseServer.SseServerError>
-  /** What a client that reconnects with `lastEventId` missed. The caller holds live frames back meanwhile. */
-  readonly resume: (id: unknown, lastEventId: string) => Effect.Effect<Resumed>
+export type Backplane = Recorded | undefined
+
+/** What the log tells the hub. @internal */
+export interface Hooks {
+  readonly onEntry: (entry: History.Entry) => void
+  readonly onGap: (reason: "Expired" | "Unavailable") => void
+  readonly onHistoryFailure: () => void
 }
 
-/** Delivers an entry recorded elsewhere to the sources connected here: all of them, or those of one id. @internal */
-export type DeliverRemote = (target: string | undefined, frame: Uint8Array, key: string) => void
-
-const fresh: Resumed = { resume: { _tag: "Fresh" }, frames: [], replayed: new Set() }
-
-const gapFrame = (lastEventId: string, reason: "Unknown" | "Expired" | "Unavailable"): Uint8Array =>
+/** The `SseEvent.ReplayGap` event, for a client whose last event id is `lastEventId`. @internal */
+export const gapFrame = (lastEventId: string, reason: "Unknown" | "Expired" | "Unavailable"): Uint8Array =>
   Either.getOrElse(
     Either.flatMap(
       Schema.encodeEither(SseEvent.ReplayGap.dataSchema)({ lastEventId, reason }),
@@ -63,55 +63,42 @@ const gapFrame = (lastEventId: string, reason: "Unknown" | "Expired" | "Unavaila
     () => Encoder.comment("replay gap")
   )
 
-const encodePlain = (target: unknown, message: Message.Message): Effect.Effect<Prepared, SseServerError> =>
-  Either.match(Encoder.encode(message), {
-    onLeft: (cause) => Effect.fail(new SseServerError({ reason: "Encode", id: target, cause })),
-    onRight: (frame) => Effect.succeed({ frame, key: undefined, failure: undefined })
-  })
+const fresh = (lastEventId: string): Resumed => ({
+  resume: { _tag: "Fresh" },
+  frames: [],
+  cursor: undefined,
+  lastSentId: lastEventId
+})
+
+/** A Resumed for a connection of a server without a history. @internal */
+export const unrecorded = fresh
 
 /**
- * The server's backplane. With a history, the remote tail runs in the current (the server's) scope.
+ * Opens the server's log (named after the server) in the `History` store, for the current (the server's) scope.
  *
  * @internal
  */
 export const make = (
-  history: Option.Option<History.Service>,
-  onHistoryFailure: () => void,
-  deliverRemote: DeliverRemote
-): Effect.Effect<Backplane, never, Scope.Scope> =>
+  name: string,
+  options: SseServer.HistoryOptions<unknown>,
+  hooks: Hooks
+): Effect.Effect<Recorded, never, Scope.Scope | History.History> =>
   Effect.gen(function*() {
-    if (Option.isNone(history)) return { prepare: encodePlain, resume: () => Effect.succeed(fresh) }
-    const store = history.value
+    const store = yield* History.History
+    const log = yield* store.open(name, { onEntry: hooks.onEntry, onGap: hooks.onGap })
 
-    // Entries that other processes recorded: delivered to the sources connected here.
-    yield* store.remote.pipe(
-      Stream.runForEach((entry) => Effect.sync(() => deliverRemote(entry.target, entry.frame, entry.key))),
-      Effect.forkScoped
-    )
+    const append = (id: unknown, items: ReadonlyArray<History.Item>): Effect.Effect<void, SseServerError> =>
+      Effect.asVoid(Effect.catchAll(log.append(items), (error) => {
+        if (error.reason === "Encode") {
+          return Effect.fail(new SseServerError({ reason: "Encode", id, cause: error.cause }))
+        }
+        hooks.onHistoryFailure()
+        return Effect.fail(new SseServerError({ reason: "History", id, cause: error }))
+      }))
 
-    // Every message is recorded (and given an id) before it goes out. When the store is down, the message is still
-    // delivered here, and the sender is told that the history did not get it.
-    const prepare = (target: unknown, message: Message.Message): Effect.Effect<Prepared, SseServerError> =>
-      Effect.matchEffect(store.append(target === undefined ? undefined : String(target), message), {
-        onSuccess: (entry) => Effect.succeed({ frame: entry.frame, key: entry.key, failure: undefined }),
-        onFailure: (error) =>
-          error.reason === "Encode"
-            ? Effect.fail(new SseServerError({ reason: "Encode", id: target, cause: error.cause }))
-            : Effect.zipRight(
-              Effect.zipRight(
-                Effect.sync(onHistoryFailure),
-                Effect.logWarning("effect-sse: the history could not record a message", error)
-              ),
-              Effect.map(encodePlain(target, message), (prepared) => ({
-                ...prepared,
-                failure: new SseServerError({ reason: "History", id: target, cause: error })
-              }))
-            )
-      })
-
-    const resume = (id: unknown, lastEventId: string): Effect.Effect<Resumed> => {
-      if (lastEventId === "") return Effect.succeed(fresh)
-      return Effect.map(Effect.either(store.since(lastEventId, String(id))), (result): Resumed => {
+    const resume = (key: string, lastEventId: string): Effect.Effect<Resumed> => {
+      if (lastEventId === "") return Effect.succeed(fresh(lastEventId))
+      return Effect.map(Effect.either(log.since(lastEventId, key)), (result): Resumed => {
         const replay: History.Replay | { readonly _tag: "Gap"; readonly reason: "Unavailable" } = Either.isRight(result)
           ? result.right
           : { _tag: "Gap", reason: "Unavailable" }
@@ -119,15 +106,19 @@ export const make = (
           return {
             resume: { _tag: "Gap", reason: replay.reason, lastEventId },
             frames: [gapFrame(lastEventId, replay.reason)],
-            replayed: new Set()
+            // What the client has seen all the same: a tail running late must not give it those entries again.
+            cursor: log.keyOf(lastEventId),
+            lastSentId: lastEventId
           }
         }
         return {
           resume: { _tag: "Replayed", count: replay.entries.length },
           frames: replay.entries.map((entry) => entry.frame),
-          replayed: new Set(replay.entries.map((entry) => entry.key))
+          cursor: replay.cursor,
+          lastSentId: replay.entries.at(-1)?.message.id ?? lastEventId
         }
       })
     }
-    return { prepare, resume }
+
+    return { keyOf: options.key, append, compare: log.compare, resume }
   })

@@ -1,5 +1,6 @@
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
@@ -11,7 +12,7 @@ import type * as History from "../History.js"
 import type * as Message from "../Message.js"
 import type * as SseEvent from "../SseEvent.js"
 import type * as SseServer from "../SseServer.js"
-import type { Prepared } from "./backplane.js"
+import type { Resumed } from "./backplane.js"
 import type { Hub } from "./hub.js"
 import { SseServerError } from "./serverError.js"
 
@@ -20,6 +21,13 @@ export const SourceTypeId: SseServer.SourceTypeId = Symbol.for("effect-sse/SseSe
 
 /** @internal */
 export const heartbeatFrame: Uint8Array = Encoder.comment()
+
+/** A frame held while the connection opens: with a history, the log entry's key and SSE id. */
+interface Held {
+  readonly frame: Uint8Array
+  readonly key: string | undefined
+  readonly sseId: string | undefined
+}
 
 // Ends the stream gracefully: frames queued before it are still written. Compared by identity.
 const END = new Uint8Array(0)
@@ -72,8 +80,15 @@ export class Connection<Id> implements SseServer.Source<Id> {
   private disposed = false
   private delivered = false
   private lastEventIdValue: string
-  /** While opening: the hub's live frames, held with their history keys until the replay and greeting are out. */
-  private held: Array<{ readonly frame: Uint8Array; readonly key: string | undefined }> | undefined = []
+  /**
+   * While opening: the hub's live frames, held until the replay and greeting are out; with a history, the log's
+   * entries (with their keys and ids).
+   */
+  private held: Array<Held> | undefined = []
+  /** With a history: the key of the last log entry this connection was given; entries at or before it are duplicates. */
+  private cursor: string | undefined = undefined
+  /** The SSE id of the last log entry this connection was given: the client's Last-Event-ID. */
+  lastSentId: string
   /** While opening: the source's own frames (the greeting), written right after the replay. */
   private greeting: Array<Uint8Array> | undefined = []
   /** Run once when the connection is gone: frees the transport (e.g. a socket listener). */
@@ -88,11 +103,14 @@ export class Connection<Id> implements SseServer.Source<Id> {
 
   constructor(
     readonly id: Id,
+    /** The key of the id in the server's log; undefined without a history. */
+    readonly historyKey: string | undefined,
     private readonly hub: Hub<Id>,
     private readonly span: Tracer.Span | undefined,
     lastEventId: string
   ) {
     this.lastEventIdValue = lastEventId
+    this.lastSentId = lastEventId
     this.lastWrite = hub.now()
   }
 
@@ -122,9 +140,9 @@ export class Connection<Id> implements SseServer.Source<Id> {
 
   /**
    * Ends the opening: the frames to write first (prelude, replay, greeting) as one buffer, then the live frames
-   * held meanwhile are released, but those the replay already carried (no gap, no duplicate).
+   * held meanwhile are released, but the entries the replay already carried (no gap, no duplicate).
    */
-  open(first: ReadonlyArray<Uint8Array>, replayed: ReadonlySet<string>, writer: Writer | undefined): Uint8Array {
+  open(first: ReadonlyArray<Uint8Array>, resumed: Resumed, writer: Writer | undefined): Uint8Array {
     const opening = this.hub.join([...first, ...(this.greeting ?? [])])
     this.greeting = undefined
     this.writer = writer
@@ -134,8 +152,11 @@ export class Connection<Id> implements SseServer.Source<Id> {
     }
     const held = this.held ?? []
     this.held = undefined
-    for (const { frame, key } of held) {
-      if (key === undefined || !replayed.has(key)) this.unsafeOffer(frame, key)
+    this.cursor = resumed.cursor
+    this.lastSentId = resumed.lastSentId
+    for (const item of held) {
+      if (item.key === undefined) this.unsafeOffer(item.frame)
+      else this.offerLogged(item.frame, item.key, item.sseId)
     }
     this.hub.flushWritten()
     // Frames queued while opening (a close, a greeting past the queue's room) have a writer coming for them.
@@ -260,13 +281,31 @@ export class Connection<Id> implements SseServer.Source<Id> {
    * queue in order; false when the connection is closed or the policy dropped the frame. A `"close"` backlog
    * never grows past the queue's capacity: past that, the consumer is too slow and the connection is aborted.
    */
-  unsafeOffer(frame: Uint8Array, key?: string): boolean {
+  unsafeOffer(frame: Uint8Array): boolean {
     if (!this.isOpen) return false
     if (this.held !== undefined) {
-      this.held.push({ frame, key })
+      this.held.push({ frame, key: undefined, sseId: undefined })
       return true
     }
     return this.offerOrQueue(frame)
+  }
+
+  /** An entry of the server's log, in the log's order: skipped when the connection already has it. */
+  offerEntry(entry: History.Entry): void {
+    if (!this.isOpen) return
+    if (this.held !== undefined) {
+      this.held.push({ frame: entry.frame, key: entry.key, sseId: entry.message.id })
+      return
+    }
+    this.offerLogged(entry.frame, entry.key, entry.message.id)
+  }
+
+  private offerLogged(frame: Uint8Array, key: string, sseId: string | undefined): void {
+    const backplane = this.hub.backplane
+    if (this.cursor !== undefined && backplane !== undefined && backplane.compare(key, this.cursor) <= 0) return
+    this.cursor = key
+    if (sseId !== undefined) this.lastSentId = sseId
+    this.offerOrQueue(frame)
   }
 
   private offerOrQueue(frame: Uint8Array): boolean {
@@ -409,7 +448,7 @@ export class Connection<Id> implements SseServer.Source<Id> {
   }
 
   sendFrame(frame: Uint8Array): Effect.Effect<void, SseServer.SseServerError> {
-    return this.sendOne(frame, undefined, true)
+    return this.sendOne(frame, true)
   }
 
   /**
@@ -417,7 +456,7 @@ export class Connection<Id> implements SseServer.Source<Id> {
    * frames (`own`: a greeting, a snapshot) go out right after the replay, and the server's are held back with the
    * live frames.
    */
-  sendOne(frame: Uint8Array, key: string | undefined, own: boolean): Effect.Effect<void, SseServer.SseServerError> {
+  sendOne(frame: Uint8Array, own: boolean): Effect.Effect<void, SseServer.SseServerError> {
     return Effect.suspend(() => {
       if (!this.isOpen) return Effect.fail(new SseServerError({ reason: "Closed", id: this.id }))
       if (own && this.greeting !== undefined) {
@@ -426,7 +465,7 @@ export class Connection<Id> implements SseServer.Source<Id> {
         return Effect.void
       }
       if (this.held !== undefined) {
-        this.held.push({ frame, key })
+        this.held.push({ frame, key: undefined, sseId: undefined })
         return Effect.void
       }
       if (this.offerNow(frame)) {
@@ -449,14 +488,19 @@ export class Connection<Id> implements SseServer.Source<Id> {
     })
   }
 
-  /** Sends a prepared message, then reports the history's failure, if any, once it is delivered here. */
-  sendPrepared(prepared: Prepared, own: boolean): Effect.Effect<void, SseServer.SseServerError> {
-    const sent = this.sendOne(prepared.frame, prepared.key, own)
-    return prepared.failure === undefined ? sent : Effect.zipRight(sent, Effect.fail(prepared.failure))
-  }
-
+  /**
+   * Without a history, to this connection. With one, the message is recorded for the source's id and reaches it
+   * through the log (every connection of the id, on every process), so that the log's order holds.
+   */
   send(message: Message.Message): Effect.Effect<void, SseServer.SseServerError> {
-    return Effect.flatMap(this.hub.prepare(this.id, message), (prepared) => this.sendPrepared(prepared, true))
+    const backplane = this.hub.backplane
+    if (backplane !== undefined && this.historyKey !== undefined) {
+      return backplane.append(this.id, [{ target: this.historyKey, message }])
+    }
+    return Either.match(Encoder.encode(message), {
+      onLeft: (cause) => Effect.fail(new SseServerError({ reason: "Encode", id: this.id, cause })),
+      onRight: (frame) => this.sendOne(frame, true)
+    })
   }
 
   event<A, I, R>(event: SseEvent.SseEvent<A, I, R>): SseServer.SourceEvent<A, R> {

@@ -12,9 +12,9 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Encoder from "../Encoder.js"
-import type * as Message from "../Message.js"
+import type * as History from "../History.js"
 import type * as SseServer from "../SseServer.js"
-import type { Backplane, Prepared } from "./backplane.js"
+import { type Backplane, gapFrame } from "./backplane.js"
 import { type Connection, heartbeatFrame } from "./connection.js"
 import { metrics } from "./serverMetrics.js"
 
@@ -87,11 +87,13 @@ export class Hub<Id> {
   /** Every registered connection, in order of arrival. */
   readonly open = new Set<Connection<Id>>()
   private readonly byId = MutableHashMap.empty<Id, Array<Connection<Id>>>()
+  /** With a history: the open connections by the key of their id in the log. */
+  private readonly byKey = new Map<string, Array<Connection<Id>>>()
   /** Connections not yet disposed (including those replaced or closing): what shutdown waits for. */
   private readonly live = new Set<Connection<Id>>()
   private shuttingDown = false
   private allGone: Deferred.Deferred<void> | undefined = undefined
-  backplane: Backplane = undefined as unknown as Backplane
+  backplane: Backplane = undefined
   // The last batch joined, shared by every connection that batches the same frames.
   private joined: { readonly frames: ReadonlyArray<Uint8Array>; readonly bytes: Uint8Array } = {
     frames: [],
@@ -122,10 +124,6 @@ export class Hub<Id> {
   makeQueue(): Queue.Queue<Uint8Array> {
     const { capacity, policy } = this.settings
     return Effect.runSync(policy === "dropOldest" ? Queue.sliding(capacity) : Queue.bounded(capacity))
-  }
-
-  prepare(target: Id | undefined, message: Message.Message) {
-    return this.backplane.prepare(target, message)
   }
 
   // --- metrics ---
@@ -221,6 +219,9 @@ export class Hub<Id> {
     this.open.add(connection)
     this.live.add(connection)
     MutableHashMap.set(this.byId, connection.id, [...this.connectionsOf(connection.id), connection])
+    if (connection.historyKey !== undefined) {
+      this.byKey.set(connection.historyKey, [...(this.byKey.get(connection.historyKey) ?? []), connection])
+    }
     this.updateOpenGauge()
   }
 
@@ -231,6 +232,12 @@ export class Hub<Id> {
       const rest = siblings.value.filter((c) => c !== connection)
       if (rest.length === 0) MutableHashMap.remove(this.byId, connection.id)
       else MutableHashMap.set(this.byId, connection.id, rest)
+    }
+    const key = connection.historyKey
+    if (key !== undefined) {
+      const rest = (this.byKey.get(key) ?? []).filter((c) => c !== connection)
+      if (rest.length === 0) this.byKey.delete(key)
+      else this.byKey.set(key, rest)
     }
     this.updateOpenGauge()
   }
@@ -245,24 +252,26 @@ export class Hub<Id> {
   // --- fan-out ---
 
   /** One synchronous loop over the connections. */
-  deliverAll(frame: Uint8Array, key?: string): void {
-    for (const connection of this.open) connection.unsafeOffer(frame, key)
+  deliverAll(frame: Uint8Array): void {
+    for (const connection of this.open) connection.unsafeOffer(frame)
     this.flushWritten()
   }
 
-  /** An entry another process recorded: for every connection, or for those whose id reads `target`. */
-  deliverRemote(target: string | undefined, frame: Uint8Array, key: string): void {
-    for (const connection of this.open) {
-      if (target === undefined || String(connection.id) === target) connection.unsafeOffer(frame, key)
-    }
+  /**
+   * An entry of the server's log, from whichever process recorded it, in the log's order: for every connection,
+   * or for those of the id whose key it names.
+   */
+  deliverEntry(entry: History.Entry): void {
+    const targets = entry.target === undefined ? this.open : this.byKey.get(entry.target)
+    if (targets === undefined) return
+    for (const connection of targets) connection.offerEntry(entry)
     this.flushWritten()
   }
 
-  broadcastPrepared(prepared: Prepared): Effect.Effect<void, SseServer.SseServerError> {
-    return Effect.suspend(() => {
-      this.deliverAll(prepared.frame, prepared.key)
-      return prepared.failure === undefined ? Effect.void : Effect.fail(prepared.failure)
-    })
+  /** Entries were lost before they could be delivered: every connection is told at once. */
+  signalGap(reason: "Expired" | "Unavailable"): void {
+    for (const connection of this.open) connection.unsafeOffer(gapFrame(connection.lastSentId, reason))
+    this.flushWritten()
   }
 
   // --- heartbeats ---

@@ -71,7 +71,7 @@ export class IncrementalParser implements Parser.IncrementalParser {
   private decoder: TextDecoder | undefined = undefined
   // Whether the last chunk decoded may have ended inside a character.
   private splitCharacter = false
-  private error: Parser.ParseError | undefined = undefined
+  private error: Parser.SseParseError | undefined = undefined
   private atStart = true
   private afterCR = false
   // The pieces of a line that chunks left unfinished, joined once the line ends: linear however small the chunks.
@@ -88,7 +88,7 @@ export class IncrementalParser implements Parser.IncrementalParser {
   constructor(
     callbacks: Parser.Callbacks,
     options: Parser.Options | undefined,
-    private readonly makeError: (maxEventSize: number) => Parser.ParseError
+    private readonly makeError: (maxEventSize: number) => Parser.SseParseError
   ) {
     this.onMessage = callbacks.onMessage
     this.onComment = callbacks.onComment
@@ -105,7 +105,7 @@ export class IncrementalParser implements Parser.IncrementalParser {
     return this.pendingLength + this.data.length + this.eventType.length
   }
 
-  feed(chunk: string | Uint8Array): Parser.ParseError | undefined {
+  feed(chunk: string | Uint8Array): Parser.SseParseError | undefined {
     if (this.error !== undefined) return this.error
     let text: string
     if (typeof chunk === "string") {
@@ -208,7 +208,7 @@ export class IncrementalParser implements Parser.IncrementalParser {
     this.resetEvent()
   }
 
-  private keepPending(piece: string): Parser.ParseError | undefined {
+  private keepPending(piece: string): Parser.SseParseError | undefined {
     this.pending.push(piece)
     this.pendingLength += piece.length
     return this.pendingLength + this.held() > this.maxEventSize ? this.fail() : undefined
@@ -225,7 +225,7 @@ export class IncrementalParser implements Parser.IncrementalParser {
     this.pendingLength = 0
   }
 
-  private fail(): Parser.ParseError {
+  private fail(): Parser.SseParseError {
     this.error = this.makeError(this.maxEventSize)
     this.clearPending()
     this.resetEvent()

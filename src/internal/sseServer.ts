@@ -5,12 +5,15 @@ import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as FiberSet from "effect/FiberSet"
 import * as MetricLabel from "effect/MetricLabel"
+import * as MutableHashMap from "effect/MutableHashMap"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
-import * as History from "../History.js"
+import * as Encoder from "../Encoder.js"
+import type * as History from "../History.js"
 import type * as Message from "../Message.js"
 import type * as SseEvent from "../SseEvent.js"
 import type * as SseServer from "../SseServer.js"
@@ -46,7 +49,9 @@ const eventStreamHeaders = (
 }
 
 /** @internal */
-export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServer.SseServer<Id>, never, Scope.Scope> =>
+export const make = <Id>(
+  options: SseServer.Options & { readonly history?: SseServer.HistoryOptions<Id> | undefined } = {}
+): Effect.Effect<SseServer.SseServer<Id>, never, Scope.Scope | History.History> =>
   Effect.gen(function*() {
     const settings = resolveSettings(options)
     const clock = yield* Effect.clock
@@ -60,10 +65,15 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
       [MetricLabel.make("sse_server", settings.name)],
       (effect) => runFork(effect)
     )
-    const backplane = yield* Backplane.make(
-      yield* Effect.serviceOption(History.History),
-      () => hub.onHistoryFailure(),
-      (target, frame, key) => hub.deliverRemote(target, frame, key)
+    // With a history, every message goes through the server's log and is delivered in its order.
+    const backplane = options.history === undefined ? undefined : yield* Backplane.make(
+      settings.name,
+      options.history as SseServer.HistoryOptions<unknown>,
+      {
+        onEntry: (entry) => hub.deliverEntry(entry),
+        onGap: (reason) => hub.signalGap(reason),
+        onHistoryFailure: () => hub.onHistoryFailure()
+      }
     )
     hub.backplane = backplane
     if (settings.keepAlive > 0) runFork(hub.sweep())
@@ -72,6 +82,7 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
     // A connection belongs to the server, not to the request: nothing in it refers to the request or its fiber, so
     // on Node the handler can return while the stream goes on. Its span joins the request's trace by ids only.
     const newConnection = (id: Id, lastEventId: string, parent: Option.Option<Tracer.AnySpan>) => {
+      const historyKey = backplane === undefined ? undefined : backplane.keyOf(id)
       const span = tracer.span(
         "SseServer.connection",
         Option.map(
@@ -86,7 +97,7 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
       )
       span.attribute("sse.server", settings.name)
       span.attribute("sse.id", String(id))
-      return new Connection<Id>(id, hub, span, lastEventId)
+      return new Connection<Id>(id, historyKey, hub, span, lastEventId)
     }
 
     const connect = <E = never, R = never>(id: Id, connectOptions?: SseServer.ConnectOptions<Id, E, R>) =>
@@ -110,7 +121,9 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
         const headers = eventStreamHeaders(request, connectOptions?.headers)
 
         const opened = yield* Effect.gen(function*() {
-          const resumed = yield* backplane.resume(id, lastEventId)
+          const resumed = backplane === undefined || connection.historyKey === undefined
+            ? Backplane.unrecorded(lastEventId)
+            : yield* backplane.resume(connection.historyKey, lastEventId)
           connection.resume = resumed.resume
           if (connectOptions?.onOpen !== undefined) yield* connectOptions.onOpen(connection)
           return resumed
@@ -122,11 +135,11 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
           undefined :
           takeOver(request, response, { ...headers, "content-type": contentType })
         if (takenOver !== undefined) {
-          connection.open(first, opened.replayed, new NodeWriter(takenOver.socket, () => connection.dispose()))
+          connection.open(first, opened, new NodeWriter(takenOver.socket, () => connection.dispose()))
           // What middleware and the platform see: an empty 200 with the stream's headers; the stream goes on.
           return HttpServerResponse.empty({ status: 200, headers: Headers.fromInput(headers) })
         }
-        const opening = connection.open(first, opened.replayed, undefined)
+        const opening = connection.open(first, opened, undefined)
         // The portable path: the response body is the stream, and the request's scope its lifetime.
         yield* Effect.addFinalizer(() => Effect.sync(() => connection.dispose()))
         return HttpServerResponse.stream(StreamWriter.body(connection, opening), {
@@ -135,39 +148,67 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
         })
       })
 
-    const encodeError = (cause: unknown) => new SseServerError({ reason: "Encode", id: undefined, cause })
+    const encodeError = (id: unknown, cause: unknown) => new SseServerError({ reason: "Encode", id, cause })
 
-    const broadcast = (message: Message.Message) =>
-      Effect.flatMap(backplane.prepare(undefined, message), (prepared) => hub.broadcastPrepared(prepared))
+    const broadcast = (message: Message.Message): Effect.Effect<void, SseServerError> => {
+      if (backplane !== undefined) return backplane.append(undefined, [{ target: undefined, message }])
+      return Either.match(Encoder.encode(message), {
+        onLeft: (cause) => Effect.fail(encodeError(undefined, cause)),
+        onRight: (frame) => Effect.sync(() => hub.deliverAll(frame))
+      })
+    }
+
+    const send = (id: Id, message: Message.Message): Effect.Effect<boolean, SseServerError> => {
+      if (backplane !== undefined) {
+        // Delivered once recorded, through the log: true when a connection of the id is open here.
+        return Effect.map(
+          backplane.append(id, [{ target: backplane.keyOf(id), message }]),
+          () => hub.connectionsOf(id).some((connection) => connection.isOpen)
+        )
+      }
+      return Either.match(Encoder.encode(message), {
+        onLeft: (cause) => Effect.fail(encodeError(id, cause)),
+        onRight: (frame) =>
+          Effect.map(
+            Effect.forEach(hub.connectionsOf(id), (connection) => Effect.either(connection.sendOne(frame, false))),
+            (results) => results.some(Either.isRight)
+          )
+      })
+    }
 
     const event = <A, I, R>(sseEvent: SseEvent.SseEvent<A, I, R>): SseServer.ServerEvent<Id, A, R> => ({
       send: (payload, encodeOptions) => {
         if (typeof payload !== "function") {
-          return Effect.flatMap(Effect.mapError(sseEvent.encode(payload, encodeOptions), encodeError), broadcast)
+          return Effect.flatMap(
+            Effect.mapError(sseEvent.encode(payload, encodeOptions), (cause) => encodeError(undefined, cause)),
+            broadcast
+          )
         }
         const payloadOf = payload as (id: Id, lastEventId: string) => A
-        // Every source gets its own payload; a history failure is reported once all of them have been sent.
+        // Each id connected here gets its own payload, computed once per id from its newest connection.
         return Effect.suspend(() => {
-          let failure: SseServerError | undefined
-          return Effect.zipRight(
-            Effect.forEach(
-              Array.from(hub.open),
-              (connection) =>
-                Effect.flatMap(connection.lastEventId, (lastEventId) =>
-                  Effect.flatMap(
-                    Effect.mapError(sseEvent.encode(payloadOf(connection.id, lastEventId), encodeOptions), encodeError),
-                    (message) =>
-                      Effect.map(backplane.prepare(connection.id, message), (prepared) => {
-                        connection.unsafeOffer(prepared.frame, prepared.key)
-                        failure ??= prepared.failure
-                      })
-                  )),
-              { discard: true }
-            ),
-            Effect.suspend(() => {
-              hub.flushWritten()
-              return failure === undefined ? Effect.void : Effect.fail(failure)
-            })
+          const newest = MutableHashMap.empty<Id, Connection<Id>>()
+          for (const connection of hub.open) MutableHashMap.set(newest, connection.id, connection)
+          return Effect.flatMap(
+            Effect.forEach(newest, ([id, connection]) =>
+              Effect.flatMap(connection.lastEventId, (lastEventId) =>
+                Effect.map(
+                  Effect.mapError(
+                    sseEvent.encode(payloadOf(id, lastEventId), encodeOptions),
+                    (cause) =>
+                      encodeError(id, cause)
+                  ),
+                  (message) => [id, message] as const
+                ))),
+            (messages) =>
+              // With a history: one append for all of them, each a private entry of its id.
+              backplane !== undefined
+                ? backplane.append(
+                  undefined,
+                  messages.map(([id, message]) => ({ target: backplane.keyOf(id), message }))
+                )
+                : Effect.forEach(messages, ([id, message]) =>
+                  send(id, message), { discard: true })
           )
         })
       }
@@ -180,19 +221,7 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
       getAll: (id) => Effect.sync(() => hub.connectionsOf(id)),
       size: Effect.sync(() => hub.open.size),
       sources: Effect.sync(() => Array.from(hub.open)),
-      send: (id, message) =>
-        Effect.flatMap(backplane.prepare(id, message), (prepared) =>
-          Effect.flatMap(
-            Effect.forEach(
-              hub.connectionsOf(id),
-              (connection) => Effect.either(connection.sendOne(prepared.frame, prepared.key, false))
-            ),
-            (results) =>
-              Effect.as(
-                prepared.failure === undefined ? Effect.void : Effect.fail(prepared.failure),
-                results.some((result) => result._tag === "Right")
-              )
-          )),
+      send,
       broadcast,
       broadcastFrame: (frame) => Effect.sync(() => hub.deliverAll(frame)),
       event
@@ -202,9 +231,10 @@ export const make = <Id>(options: SseServer.Options = {}): Effect.Effect<SseServ
 
 /** @internal */
 export const makeConfig = <Id>(
-  options: Config.Config.Wrap<SseServer.Options>
-): Effect.Effect<SseServer.SseServer<Id>, ConfigError.ConfigError, Scope.Scope> =>
-  Effect.flatMap(Config.unwrap(options), (resolved) => make<Id>(resolved))
+  options: Config.Config.Wrap<SseServer.Options>,
+  history?: SseServer.HistoryOptions<Id>
+): Effect.Effect<SseServer.SseServer<Id>, ConfigError.ConfigError, Scope.Scope | History.History> =>
+  Effect.flatMap(Config.unwrap(options), (resolved) => make<Id>({ ...resolved, history }))
 
 /** @internal */
 export const connect = <Self, Id, E = never, R = never>(

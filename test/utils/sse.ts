@@ -15,9 +15,10 @@ export const writerLayer: Layer.Layer<Layer.Layer.Success<typeof SseServerNode.l
   ? Layer.empty as Layer.Layer<Layer.Layer.Success<typeof SseServerNode.layer>>
   : SseServerNode.layer
 
-/** `SseServer.make` on the writer under test. */
-export const makeServer = <Id>(options?: SseServer.Options) =>
-  SseServer.make<Id>(options).pipe(Effect.provide(writerLayer))
+/** `SseServer.make` on the writer under test (with a history when the options give one). */
+export const makeServer: typeof SseServer.make =
+  (<Id>(options?: SseServer.Options) =>
+    SseServer.make<Id>(options).pipe(Effect.provide(writerLayer))) as typeof SseServer.make
 
 /**
  * A real HTTP server with an SseServer, acquired in the order that lets shutdown work: the HTTP server first
