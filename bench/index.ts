@@ -8,7 +8,9 @@ import { runParserBench } from "./parser.js"
 import { runRedisBench, runServerBench } from "./server.js"
 
 const quick = process.env.BENCH_QUICK === "1"
+/** BENCH_ONLY=parser|server|redis runs one of the benchmarks. */
 const only = process.env.BENCH_ONLY
+const runs = (name: string) => only === undefined || only === name
 const clients = process.env.BENCH_CLIENTS?.split(",").map(Number)
 const rounds = process.env.BENCH_ROUNDS === undefined ? undefined : Number(process.env.BENCH_ROUNDS)
 
@@ -17,11 +19,11 @@ const main = async () => {
   console.log(
     `\nNode ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${new Date().toISOString()}\n`
   )
-  if (only === undefined || only === "parser") {
+  if (runs("parser")) {
     console.log(`### Parser\n`)
     console.log(await runParserBench({ size: quick ? 1_000_000 : 8_000_000, rounds: quick ? 3 : 21 }))
   }
-  if (only === undefined || only === "server") {
+  if (runs("server")) {
     console.log(`\n### Broadcast fan-out\n`)
     console.log(
       await runServerBench({
@@ -31,7 +33,7 @@ const main = async () => {
       })
     )
   }
-  if (only === undefined || only === "redis") {
+  if (runs("redis")) {
     console.log(`\n### Broadcast through Redis\n`)
     console.log(
       await runRedisBench({
