@@ -1,0 +1,395 @@
+import {
+  HttpApi,
+  HttpApiBuilder,
+  HttpApiEndpoint,
+  HttpApiError,
+  HttpApiGroup,
+  HttpApiMiddleware,
+  HttpApiScalar,
+  HttpApiSecurity,
+  HttpClient,
+  HttpClientRequest,
+  HttpServer,
+  OpenApi
+} from "@effect/platform"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { assert, describe, expect, it } from "@effect/vitest"
+import { Validator } from "@seriousme/openapi-schema-validator"
+import { Chunk, Context, Deferred, Effect, Layer, Option, Redacted, Schema, Stream } from "effect"
+import { History, HttpApiSse, SseClient, SseEvent, SseServer } from "effect-sse"
+import * as Http from "node:http"
+import { connect, eventually } from "./utils/http.js"
+
+// ---------------------------------------------------------------------------------------------------------------
+// The declaration
+// ---------------------------------------------------------------------------------------------------------------
+
+class RoomClosed extends Schema.TaggedError<RoomClosed>()("RoomClosed", { room: Schema.String }) {}
+
+const Chat = SseEvent.make("chat", Schema.Struct({ from: Schema.String, text: Schema.String }))
+const Joined = SseEvent.make("joined", Schema.Struct({ user: Schema.String }))
+const RoomEvents = HttpApiSse.events({ Chat, Joined }, { failure: RoomClosed })
+
+class CurrentUser extends Context.Tag("test/CurrentUser")<CurrentUser, string>() {}
+
+class Authorization extends HttpApiMiddleware.Tag<Authorization>()("test/Authorization", {
+  failure: HttpApiError.Unauthorized,
+  provides: CurrentUser,
+  security: { bearer: HttpApiSecurity.bearer }
+}) {}
+
+class Rooms extends Context.Tag("test/Rooms")<Rooms, SseServer.SseServer<string>>() {}
+
+const RoomPath = Schema.Struct({ room: Schema.String })
+
+const Api = HttpApi.make("test").add(
+  HttpApiGroup.make("rooms")
+    .add(HttpApiEndpoint.get("list", "/rooms").addSuccess(Schema.Array(Schema.String)))
+    .add(HttpApiSse.get("live", "/rooms/:room/live", RoomEvents).setPath(RoomPath))
+    .add(
+      HttpApiSse.get("replay", "/rooms/:room/replay", RoomEvents)
+        .setPath(RoomPath)
+        .setUrlParams(Schema.Struct({
+          count: Schema.NumberFromString,
+          fail: Schema.optional(Schema.Literal("closed", "defect")),
+          idle: Schema.optional(Schema.Literal("yes"))
+        }))
+        .setHeaders(Schema.Struct({ "x-greeting": Schema.String }))
+    )
+    .middleware(Authorization)
+)
+
+// ---------------------------------------------------------------------------------------------------------------
+// The server: a real listener on 127.0.0.1, port 0
+// ---------------------------------------------------------------------------------------------------------------
+
+interface Observed {
+  /** Every bearer token the auth middleware was asked about, in order. */
+  readonly authAttempts: Array<string>
+  /** The `Last-Event-ID` of every request that reached a handler of an event stream, in order. */
+  readonly lastEventIds: Array<string>
+}
+
+const serveApi = (options: { readonly holdSecondLive?: Deferred.Deferred<void> } = {}) =>
+  Effect.gen(function*() {
+    const observed: Observed = { authAttempts: [], lastEventIds: [] }
+    const AuthorizationLive = Layer.succeed(Authorization, {
+      bearer: (token) => {
+        observed.authAttempts.push(Redacted.value(token))
+        return Redacted.value(token) === "secret"
+          ? Effect.succeed("ada")
+          : Effect.fail(new HttpApiError.Unauthorized())
+      }
+    })
+    const RoomsLive = HttpApiBuilder.group(Api, "rooms", (handlers) =>
+      handlers
+        .handle("list", () => Effect.succeed(["lobby"]))
+        .handle("live", ({ path }) =>
+          Effect.gen(function*() {
+            observed.lastEventIds.push(yield* HttpApiSse.lastEventId)
+            if (observed.lastEventIds.length === 2 && options.holdSecondLive !== undefined) {
+              yield* Deferred.await(options.holdSecondLive)
+            }
+            return yield* SseServer.connect(Rooms, path.room)
+          }))
+        .handle("replay", ({ headers, path, urlParams }) =>
+          Effect.gen(function*() {
+            const lastEventId = yield* HttpApiSse.lastEventId
+            observed.lastEventIds.push(lastEventId)
+            const user = yield* CurrentUser
+            // Resumes after the last id the client saw: events are numbered 1..count.
+            const from = lastEventId === "" ? 1 : Number(lastEventId) + 1
+            const chats = Stream.range(from, urlParams.count).pipe(
+              Stream.map((n): HttpApiSse.Emit<typeof RoomEvents.events> => ({
+                _tag: "Chat",
+                data: { from: user, text: `${headers["x-greeting"]} ${path.room} ${n}` },
+                id: String(n)
+              }))
+            )
+            const first = observed.lastEventIds.length === 1
+            const ending: Stream.Stream<never, RoomClosed> = urlParams.fail === "closed"
+              ? Stream.fail(new RoomClosed({ room: path.room }))
+              : urlParams.fail === "defect" && first
+              ? Stream.die("the upstream went away")
+              : urlParams.idle === "yes"
+              ? Stream.never
+              : Stream.empty
+            const joined = Stream.succeed({ _tag: "Joined" as const, data: { user } })
+            return yield* HttpApiSse.stream(
+              RoomEvents,
+              Stream.concat(Stream.concat(first ? joined : Stream.empty, chats), ending),
+              { retry: "20 millis", keepAlive: "50 millis" }
+            )
+          })))
+    const ApiLive = HttpApiBuilder.api(Api).pipe(Layer.provide(RoomsLive), Layer.provide(AuthorizationLive))
+    const ServerLive = HttpApiBuilder.serve().pipe(
+      Layer.provide(HttpApiBuilder.middlewareCors()),
+      Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
+      Layer.provide(ApiLive),
+      Layer.provideMerge(SseServer.layer(Rooms, { retry: "10 millis" }).pipe(Layer.provide(History.layerMemory()))),
+      Layer.provideMerge(NodeHttpServer.layer(() => Http.createServer(), { port: 0, host: "127.0.0.1" }))
+    )
+    const context = yield* Layer.build(ServerLive)
+    const address = Context.get(context, HttpServer.HttpServer).address
+    if (address._tag !== "TcpAddress") return yield* Effect.dieMessage("expected a TCP address")
+    return { url: `http://127.0.0.1:${address.port}`, rooms: Context.get(context, Rooms), observed }
+  })
+
+/** The typed client of `Api`, with the token when given. */
+const makeClient = (url: string, token?: string) =>
+  HttpApiSse.client(Api, {
+    baseUrl: url,
+    transformClient: token === undefined ? undefined : HttpClient.mapRequest(HttpClientRequest.bearerToken(token))
+  })
+
+/** Quick reconnects for tests that are not about timing. */
+const fast: SseClient.Options = { retry: "10 millis", reconnect: SseClient.defaultSchedule({ jitter: 0 }) }
+
+const validate = async (document: unknown) => {
+  const validator = new Validator()
+  const result = await validator.validate(document as Record<string, unknown>)
+  return { valid: result.valid, errors: JSON.stringify(result.errors ?? []), version: validator.version }
+}
+
+/** The content of an operation's 200 response, by media type. */
+const responseContent = (document: object, path: string): Record<string, Record<string, unknown>> => {
+  const spec = document as {
+    readonly paths: Record<
+      string,
+      { readonly get: { readonly responses: Record<string, { readonly content: object }> } }
+    >
+  }
+  return spec.paths[path]!.get.responses["200"]!.content as Record<string, Record<string, unknown>>
+}
+
+/** The event-stream media type of an operation. */
+const eventStreamMedia = (document: object, path: string) => responseContent(document, path)["text/event-stream"]!
+
+interface ItemSchema {
+  readonly required: ReadonlyArray<string>
+  readonly properties: { readonly event: { readonly enum: ReadonlyArray<string> }; readonly data: unknown }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe("HttpApiSse: describing", () => {
+  it("an event-stream endpoint is a text/event-stream response whose events are in x-itemSchema", () => {
+    const document = OpenApi.fromApi(Api)
+    expect(Object.keys(responseContent(document, "/rooms/{room}/replay"))).toEqual(["text/event-stream"])
+    const media = eventStreamMedia(document, "/rooms/{room}/replay")
+    expect(media.schema).toMatchObject({ type: "string" })
+    const items = (media["x-itemSchema"] as { readonly anyOf: ReadonlyArray<ItemSchema> }).anyOf
+    expect(items.map((item) => item.properties.event.enum)).toEqual([
+      ["chat"],
+      ["joined"],
+      [HttpApiSse.failureEventName],
+      [HttpApiSse.endEventName]
+    ])
+    // The payload travels as JSON text in `data`, described by its schema.
+    expect(items[0]!.properties.data).toMatchObject({
+      type: "string",
+      contentMediaType: "application/json",
+      contentSchema: { type: "object", required: ["from", "text"] }
+    })
+    expect(items[0]!.required).toEqual(["event", "data"])
+    // Path, url params, headers and the group's security are described as for any endpoint.
+    const operation = document.paths["/rooms/{room}/replay"]!.get!
+    expect(operation.parameters.map((p) => `${p.in}:${p.name}`).sort()).toEqual(
+      ["header:x-greeting", "path:room", "query:count", "query:fail", "query:idle"]
+    )
+    expect(operation.security).toEqual([{ bearer: [] }])
+  })
+
+  it.effect("the OpenAPI 3.1 document is valid; itemSchema is only valid in 3.2, which toOpenApi32 produces", () =>
+    Effect.gen(function*() {
+      const document = OpenApi.fromApi(Api)
+      const v31 = yield* Effect.promise(() => validate(document))
+      expect(v31).toMatchObject({ valid: true, version: "3.1" })
+
+      // The validator does check media types: the 3.2 keyword in a 3.1 document is refused.
+      const misplaced = structuredClone(document)
+      const media = eventStreamMedia(misplaced, "/rooms/{room}/live")
+      media.itemSchema = media["x-itemSchema"]
+      expect((yield* Effect.promise(() => validate(misplaced))).valid).toBe(false)
+
+      const upgraded = HttpApiSse.toOpenApi32(document)
+      expect((upgraded as { readonly openapi: string }).openapi).toBe("3.2.0")
+      const upgradedMedia = eventStreamMedia(upgraded, "/rooms/{room}/live")
+      expect(upgradedMedia.itemSchema).toEqual(upgradedMedia["x-itemSchema"])
+      expect(yield* Effect.promise(() => validate(upgraded))).toMatchObject({ valid: true, version: "3.2" })
+      // A copy: the cached document of the API is left as it was.
+      expect(document.openapi).toBe("3.1.0")
+      expect(eventStreamMedia(document, "/rooms/{room}/live").itemSchema).toBeUndefined()
+    }))
+})
+
+describe("HttpApiSse: serving and consuming over real sockets", () => {
+  it.scopedLive("the typed client receives the typed events of a one-off stream, which ends the client's stream", () =>
+    Effect.gen(function*() {
+      const { observed, url } = yield* serveApi()
+      const client = yield* makeClient(url, "secret")
+      expect(yield* client.rooms.list()).toEqual(["lobby"])
+      const events = yield* client.rooms.replay({
+        path: { room: "lobby" },
+        urlParams: { count: 3 },
+        headers: { "x-greeting": "hello" }
+      }, fast).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
+      expect(events.map((event) => [event._tag, event.data, event.message.lastEventId])).toEqual([
+        ["Joined", { user: "ada" }, ""],
+        ["Chat", { from: "ada", text: "hello lobby 1" }, "1"],
+        ["Chat", { from: "ada", text: "hello lobby 2" }, "2"],
+        ["Chat", { from: "ada", text: "hello lobby 3" }, "3"]
+      ])
+      // The end event ended the stream: no reconnection followed.
+      expect(observed.lastEventIds).toEqual([""])
+    }).pipe(Effect.provide(NodeHttpClient.layer)))
+
+  it.scopedLive("a declared failure arrives typed, after the events before it, and the client does not reconnect", () =>
+    Effect.gen(function*() {
+      const { observed, url } = yield* serveApi()
+      const client = yield* makeClient(url, "secret")
+      const seen: Array<string> = []
+      const error = yield* client.rooms.replay({
+        path: { room: "attic" },
+        urlParams: { count: 2, fail: "closed" },
+        headers: { "x-greeting": "hi" }
+      }, fast).pipe(
+        Stream.runForEach((event) => Effect.sync(() => seen.push(event._tag))),
+        Effect.flip
+      )
+      assert(error instanceof RoomClosed, `expected RoomClosed, got ${String(error)}`)
+      expect(error.room).toBe("attic")
+      expect(seen).toEqual(["Joined", "Chat", "Chat"])
+      expect(observed.lastEventIds).toEqual([""])
+    }).pipe(Effect.provide(NodeHttpClient.layer)))
+
+  it.scopedLive("an undeclared failure ends the response without the end event; the client resumes from its id", () =>
+    Effect.gen(function*() {
+      const { observed, url } = yield* serveApi()
+      const client = yield* makeClient(url, "secret")
+      const events = yield* client.rooms.replay({
+        path: { room: "lobby" },
+        urlParams: { count: 4, fail: "defect" },
+        headers: { "x-greeting": "hi" }
+      }, fast).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
+      // The first response sent all four events, then its stream died: the client reconnected with Last-Event-ID 4
+      // and the second response had nothing left to send but the end event.
+      expect(events.map((event) => event.message.lastEventId)).toEqual(["", "1", "2", "3", "4"])
+      expect(observed.lastEventIds).toEqual(["", "4"])
+    }).pipe(Effect.provide(NodeHttpClient.layer)))
+
+  it.scopedLive("the group's auth middleware answers an unauthenticated connect with 401; the client does not retry", () =>
+    Effect.gen(function*() {
+      const { observed, rooms, url } = yield* serveApi()
+      const client = yield* makeClient(url)
+      const states: Array<SseClient.ConnectionState["_tag"]> = []
+      const error = yield* client.rooms.live({ path: { room: "lobby" } }, {
+        ...fast,
+        onState: (state) => Effect.sync(() => states.push(state._tag))
+      }).pipe(Stream.runDrain, Effect.flip)
+      assert(error instanceof SseClient.SseClientError, `expected SseClientError, got ${String(error)}`)
+      expect([error.reason, error.status]).toEqual(["Status", 401])
+      expect(states).toEqual(["Connecting", "Closed"])
+      expect(observed.authAttempts).toEqual([""])
+      expect(observed.lastEventIds).toEqual([])
+      expect(yield* rooms.size).toBe(0)
+      // The wrong token is refused the same way.
+      const wrong = yield* makeClient(url, "guess")
+      const refused = yield* wrong.rooms.live({ path: { room: "lobby" } }, fast).pipe(Stream.runDrain, Effect.flip)
+      expect(refused).toMatchObject({ reason: "Status", status: 401 })
+      expect(observed.authAttempts).toEqual(["", "guess"])
+    }).pipe(Effect.provide(NodeHttpClient.layer)))
+
+  it.scopedLive("a connected SseServer source sends typed events; failSource fails the client's stream typed", () =>
+    Effect.gen(function*() {
+      const { observed, rooms, url } = yield* serveApi()
+      const client = yield* makeClient(url, "secret")
+      const seen: Array<unknown> = []
+      const fiber = yield* client.rooms.live({ path: { room: "lobby" } }, fast).pipe(
+        Stream.runForEach((event) => Effect.sync(() => seen.push(event.data))),
+        Effect.flip,
+        Effect.fork
+      )
+      yield* eventually("the connection", Effect.map(rooms.size, (n) => n === 1))
+      const source = Option.getOrThrow(yield* rooms.get("lobby"))
+      yield* source.event(Chat).send({ from: "bob", text: "hi" })
+      yield* eventually("the chat", Effect.sync(() => seen.length === 1))
+      yield* HttpApiSse.failSource(RoomEvents, source, new RoomClosed({ room: "lobby" }))
+      const error = yield* fiber.await.pipe(Effect.flatten)
+      assert(error instanceof RoomClosed)
+      expect(seen).toEqual([{ from: "bob", text: "hi" }])
+      expect(observed.lastEventIds).toEqual([""])
+    }).pipe(Effect.provide(NodeHttpClient.layer)))
+
+  it.scopedLive("endSource ends the client's stream without a reconnect; a plain close makes it reconnect", () =>
+    Effect.gen(function*() {
+      const { observed, rooms, url } = yield* serveApi()
+      const client = yield* makeClient(url, "secret")
+      const fiber = yield* client.rooms.live({ path: { room: "lobby" } }, fast).pipe(Stream.runDrain, Effect.fork)
+      yield* eventually("the connection", Effect.map(rooms.size, (n) => n === 1))
+      yield* Option.getOrThrow(yield* rooms.get("lobby")).close
+      yield* eventually("the reconnection", Effect.sync(() => observed.lastEventIds.length === 2))
+      yield* eventually("the connection", Effect.map(rooms.size, (n) => n === 1))
+      yield* HttpApiSse.endSource(Option.getOrThrow(yield* rooms.get("lobby")))
+      yield* fiber.await.pipe(Effect.flatten)
+      expect(observed.lastEventIds).toHaveLength(2)
+    }).pipe(Effect.provide(NodeHttpClient.layer)))
+
+  it.scopedLive("a reconnect resumes from Last-Event-ID through the typed client: missed events are replayed", () =>
+    Effect.gen(function*() {
+      const hold = yield* Deferred.make<void>()
+      const { observed, rooms, url } = yield* serveApi({ holdSecondLive: hold })
+      const client = yield* makeClient(url, "secret")
+      const seen: Array<[string, string]> = []
+      const fiber = yield* client.rooms.live({ path: { room: "lobby" } }, fast).pipe(
+        Stream.take(4),
+        Stream.runForEach((event) =>
+          Effect.sync(() =>
+            seen.push([event._tag === "Chat" ? event.data.text : event._tag, event.message.lastEventId])
+          )
+        ),
+        Effect.fork
+      )
+      yield* eventually("the connection", Effect.map(rooms.size, (n) => n === 1))
+      const chat = rooms.event(Chat)
+      yield* chat.send({ from: "bob", text: "one" })
+      yield* chat.send({ from: "bob", text: "two" })
+      yield* eventually("two chats", Effect.sync(() => seen.length === 2))
+      // The connection drops; while the client is away (its second request held), two more are sent.
+      yield* Option.getOrThrow(yield* rooms.get("lobby")).close
+      yield* eventually("the reconnection", Effect.sync(() => observed.lastEventIds.length === 2))
+      yield* chat.send({ from: "bob", text: "three" })
+      yield* chat.send({ from: "bob", text: "four" })
+      yield* Deferred.succeed(hold, void 0)
+      yield* fiber.await.pipe(Effect.flatten)
+      expect(seen.map(([text]) => text)).toEqual(["one", "two", "three", "four"])
+      const [, secondId] = seen[1]!
+      expect(observed.lastEventIds).toEqual(["", secondId])
+    }).pipe(Effect.provide(NodeHttpClient.layer)))
+
+  it.scopedLive("a one-off stream opens with retry:, sends heartbeats while idle and the event-stream headers", () =>
+    Effect.gen(function*() {
+      const { url } = yield* serveApi()
+      const raw = yield* connect(`${url}/rooms/lobby/replay?count=1&idle=yes`, {
+        headers: { authorization: "Bearer secret", "x-greeting": "hey", origin: "http://example.test" }
+      })
+      expect(raw.status).toBe(200)
+      expect(raw.headers["content-type"]).toBe("text/event-stream")
+      expect(raw.headers["cache-control"]).toBe("no-cache, no-transform")
+      // HttpApiBuilder.middlewareCors applies to event streams like any endpoint.
+      expect(raw.headers["access-control-allow-origin"]).toBe("*")
+      yield* raw.waitFor("two events and a heartbeat", () => raw.messages().length === 2 && raw.comments().length >= 1)
+      expect(raw.text().startsWith("retry:20\n\n")).toBe(true)
+      expect(raw.messages().map((m) => m.event)).toEqual(["joined", "chat"])
+      expect(raw.ended()).toBe(false)
+    }))
+
+  it.scopedLive("the Scalar page served by HttpApiScalar carries the events' description", () =>
+    Effect.gen(function*() {
+      const { url } = yield* serveApi()
+      const html = yield* Effect.promise(() => fetch(`${url}/docs`).then((response) => response.text()))
+      expect(html).toContain("x-itemSchema")
+      expect(html).toContain("text/event-stream")
+    }))
+})
