@@ -19,6 +19,7 @@ import { Validator } from "@seriousme/openapi-schema-validator"
 import { Chunk, Context, Deferred, Effect, Layer, Option, Redacted, Schema, Stream } from "effect"
 import { History, HttpApiSse, SseClient, SseEvent, SseServer } from "effect-sse"
 import * as Http from "node:http"
+import * as Example from "../examples/api.js"
 import { connect, eventually } from "./utils/http.js"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -392,4 +393,28 @@ describe("HttpApiSse: serving and consuming over real sockets", () => {
       expect(html).toContain("x-itemSchema")
       expect(html).toContain("text/event-stream")
     }))
+})
+
+describe("HttpApiSse: the example (npm run example:api)", () => {
+  it.effect("its OpenAPI document is valid OpenAPI 3.2 and matches the snapshot checked in", () =>
+    Effect.gen(function*() {
+      const document = OpenApi.fromApi(Example.Api)
+      expect(yield* Effect.promise(() => validate(document))).toMatchObject({ valid: true, version: "3.2" })
+      yield* Effect.promise(() =>
+        expect(`${JSON.stringify(document, null, 2)}\n`).toMatchFileSnapshot("./__snapshots__/api.openapi.json")
+      )
+    }))
+
+  it.scopedLive("its typed client reads the room's events while it posts to the room", () =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(Example.ServerLive(0))
+      const address = Context.get(context, HttpServer.HttpServer).address
+      if (address._tag !== "TcpAddress") return yield* Effect.dieMessage("expected a TCP address")
+      const events = yield* Example.demo(`http://127.0.0.1:${address.port}`)
+      expect(events.map((event) => [event._tag, event.data])).toEqual([
+        ["Joined", { user: "ada" }],
+        ["Chat", { from: "bob", text: "hello" }],
+        ["Chat", { from: "bob", text: "anyone here?" }]
+      ])
+    }).pipe(Effect.provide(NodeHttpClient.layer)))
 })

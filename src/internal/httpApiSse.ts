@@ -49,21 +49,22 @@ export const ITEM_SCHEMA_EXTENSION = "x-itemSchema"
 // never exposed (the client turns it into a failure of the stream).
 const FAILURE_TAG = "effect-sse/HttpApiSse/Failure"
 
-const End = SseEvent.make(END_EVENT, Schema.Struct({}))
+// The end event's data: a client dispatches no event without data, and "{}" reads as JSON like every other.
+const END_DATA = "{}"
 
-const endFrame: Uint8Array = Either.getOrThrow(Encoder.encode(Message.make({ event: END_EVENT, data: "{}" })))
+// A constant frame that always encodes.
+const endFrame: Uint8Array = Either.getOrThrow(Encoder.encode(Message.make({ event: END_EVENT, data: END_DATA })))
 
 // ---------------------------------------------------------------------------------------------------------------
 // Declaring
 // ---------------------------------------------------------------------------------------------------------------
 
-/** One event as it travels: the `event:` name, the JSON `data` and an optional `id`, as the OpenAPI item. */
+/** One event as it travels (the OpenAPI item): the `event:` name, the JSON `data` and an optional `id`. */
 const wireItem = (name: string, data: Schema.Schema.AnyNoContext) =>
   Schema.Struct({
     event: name === "message" ? Schema.optional(Schema.Literal(name)) : Schema.Literal(name),
     data,
-    id: Schema.optional(Schema.String),
-    retry: Schema.optional(Schema.NonNegativeInt)
+    id: Schema.optional(Schema.String)
   })
 
 const forbidden = (direction: string) => (value: unknown, _: AST.ParseOptions, ast: AST.AST) =>
@@ -79,7 +80,7 @@ export const events = <const Events extends HttpApiSse.EventMap, E = never, EI =
     wireItem(event.name, event.dataSchema)
   )
   if (failure !== undefined) items.push(wireItem(FAILURE_EVENT, Schema.parseJson(failure)))
-  items.push(wireItem(END_EVENT, End.dataSchema))
+  items.push(wireItem(END_EVENT, Schema.Literal(END_DATA)))
   const declaration = {} as {
     -readonly [K in keyof HttpApiSse.EventStream<Events, E>]: HttpApiSse.EventStream<Events, E>[K]
   }
