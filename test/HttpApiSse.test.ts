@@ -10,14 +10,28 @@ import {
   HttpClient,
   HttpClientRequest,
   HttpServer,
+  type HttpServerResponse,
   OpenApi
 } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Validator } from "@seriousme/openapi-schema-validator"
-import { Chunk, Context, Deferred, Effect, Layer, Option, Redacted, Schema, Stream } from "effect"
-import { History, HttpApiSse, SseClient, SseEvent, SseServer } from "effect-sse"
+import {
+  Chunk,
+  Context,
+  Deferred,
+  Effect,
+  Either,
+  Layer,
+  Option,
+  Queue,
+  Redacted,
+  Schema,
+  Stream,
+  TestClock
+} from "effect"
+import { Encoder, History, HttpApiSse, Message, SseClient, SseEvent, SseServer } from "effect-sse"
 import * as Http from "node:http"
 import * as Example from "../examples/api.js"
 import { connect, eventually } from "./utils/http.js"
@@ -31,6 +45,8 @@ class RoomClosed extends Schema.TaggedError<RoomClosed>()("RoomClosed", { room: 
 const Chat = SseEvent.make("chat", Schema.Struct({ from: Schema.String, text: Schema.String }))
 const Joined = SseEvent.make("joined", Schema.Struct({ user: Schema.String }))
 const RoomEvents = HttpApiSse.events({ Chat, Joined }, { failure: RoomClosed })
+
+const Completion = HttpApiSse.events({ Token: SseEvent.make("token", Schema.String) })
 
 class CurrentUser extends Context.Tag("test/CurrentUser")<CurrentUser, string>() {}
 
@@ -59,6 +75,11 @@ const Api = HttpApi.make("test").add(
         .setHeaders(Schema.Struct({ "x-greeting": Schema.String }))
     )
     .middleware(Authorization)
+).add(
+  // A top-level group: its endpoints are methods of the client itself.
+  HttpApiGroup.make("ai", { topLevel: true }).add(
+    HttpApiSse.post("complete", "/complete", Completion).setPayload(Schema.Struct({ prompt: Schema.String }))
+  )
 )
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -123,17 +144,32 @@ const serveApi = (options: { readonly holdSecondLive?: Deferred.Deferred<void> }
               { retry: "20 millis", keepAlive: "50 millis" }
             )
           })))
-    const ApiLive = HttpApiBuilder.api(Api).pipe(Layer.provide(RoomsLive), Layer.provide(AuthorizationLive))
+    const AiLive = HttpApiBuilder.group(Api, "ai", (handlers) =>
+      handlers.handle("complete", ({ payload }) =>
+        HttpApiSse.stream(
+          Completion,
+          Stream.fromIterable(payload.prompt.split(" ")).pipe(
+            Stream.map((word) => ({ _tag: "Token" as const, data: word }))
+          )
+        )))
+    const ApiLive = HttpApiBuilder.api(Api).pipe(
+      Layer.provide(RoomsLive),
+      Layer.provide(AiLive),
+      Layer.provide(AuthorizationLive)
+    )
     const ServerLive = HttpApiBuilder.serve().pipe(
       Layer.provide(HttpApiBuilder.middlewareCors()),
       Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
       Layer.provide(ApiLive),
       Layer.provideMerge(SseServer.layer(Rooms, { retry: "10 millis" }).pipe(Layer.provide(History.layerMemory()))),
-      Layer.provideMerge(NodeHttpServer.layer(() => Http.createServer(), { port: 0, host: "127.0.0.1" }))
+      Layer.provideMerge(NodeHttpServer.layer(() =>
+        Http.createServer(), { port: 0, host: "127.0.0.1" }))
     )
     const context = yield* Layer.build(ServerLive)
     const address = Context.get(context, HttpServer.HttpServer).address
-    if (address._tag !== "TcpAddress") return yield* Effect.dieMessage("expected a TCP address")
+    if (address._tag !== "TcpAddress") {
+      return yield* Effect.dieMessage("expected a TCP address")
+    }
     return { url: `http://127.0.0.1:${address.port}`, rooms: Context.get(context, Rooms), observed }
   })
 
@@ -225,6 +261,98 @@ describe("HttpApiSse: describing", () => {
     }))
 })
 
+/** Runs a response's body in a fiber of its own, recording what it writes as text. */
+const readBody = (response: HttpServerResponse.HttpServerResponse) =>
+  Effect.gen(function*() {
+    const body = response.body
+    if (body._tag !== "Stream") return yield* Effect.dieMessage(`expected a streaming body, got ${body._tag}`)
+    const written: Array<string> = []
+    const decoder = new TextDecoder()
+    yield* body.stream.pipe(
+      Stream.runForEach((bytes) => Effect.sync(() => written.push(decoder.decode(bytes)))),
+      Effect.forkScoped
+    )
+    yield* TestClock.adjust(0)
+    return written
+  })
+
+type Emit = HttpApiSse.Emit<typeof RoomEvents.events>
+
+const chat = (text: string): Emit => ({ _tag: "Chat", data: { from: "ada", text } })
+
+/** The frame of an event, as the library's encoder writes it. */
+const frame = (event: string, data: string) => Either.getOrThrow(Encoder.encodeText(Message.make({ event, data })))
+
+describe("HttpApiSse.stream", () => {
+  it.scoped("writes a heartbeat after keepAlive without a write, and none while events keep coming", () =>
+    Effect.gen(function*() {
+      const queue = yield* Queue.unbounded<Emit>()
+      const written = yield* readBody(
+        yield* HttpApiSse.stream(RoomEvents, Stream.fromQueue(queue), {
+          keepAlive: "15 seconds"
+        })
+      )
+      expect(written).toEqual([":\n"])
+      yield* TestClock.adjust("14999 millis")
+      expect(written).toEqual([":\n"])
+      yield* TestClock.adjust("1 millis")
+      expect(written).toEqual([":\n", ":\n"])
+      // An event at 20 s: the next heartbeat is due at 35 s, not at the 30 s of a fixed beat.
+      yield* TestClock.adjust("5 seconds")
+      yield* queue.offer(chat("hi"))
+      yield* TestClock.adjust(0)
+      expect(written.slice(2)).toEqual([frame("chat", JSON.stringify({ from: "ada", text: "hi" }))])
+      yield* TestClock.adjust("14 seconds")
+      expect(written).toHaveLength(3)
+      yield* TestClock.adjust("1 second")
+      expect(written.slice(3)).toEqual([":\n"])
+    }))
+
+  it.scoped("heartbeats every 15 seconds by default, none with keepAlive zero", () =>
+    Effect.gen(function*() {
+      const byDefault = yield* readBody(yield* HttpApiSse.stream(RoomEvents, Stream.never))
+      const off = yield* readBody(
+        yield* HttpApiSse.stream(RoomEvents, Stream.never, { keepAlive: 0, retry: "1 second" })
+      )
+      yield* TestClock.adjust("15 seconds")
+      expect(byDefault).toEqual([":\n", ":\n"])
+      yield* TestClock.adjust("1 hour")
+      expect(off).toEqual(["retry:1000\n\n"])
+    }))
+
+  it.scoped("the events of one chunk of the app's stream go out as one write, then the end event", () =>
+    Effect.gen(function*() {
+      const written = yield* readBody(yield* HttpApiSse.stream(RoomEvents, Stream.make(chat("a"), chat("b"))))
+      expect(written).toEqual([
+        ":\n",
+        frame("chat", JSON.stringify({ from: "ada", text: "a" })) +
+        frame("chat", JSON.stringify({ from: "ada", text: "b" })),
+        frame(HttpApiSse.endEventName, "{}")
+      ])
+    }))
+
+  it.scoped("an id that would break the framing is refused: the response ends there, without the end event", () =>
+    Effect.gen(function*() {
+      const hostile: Emit = { _tag: "Chat", data: { from: "eve", text: "x" }, id: "1\nevent:injected" }
+      const written = yield* readBody(yield* HttpApiSse.stream(RoomEvents, Stream.make(chat("a"), hostile)))
+      // Both events were one chunk, so neither went out: nothing past the opening, and no injected line.
+      expect(written).toEqual([":\n"])
+    }))
+
+  it.scoped("a declared failure is sent as the failure event, an undeclared one ends the response", () =>
+    Effect.gen(function*() {
+      const declared = yield* readBody(
+        yield* HttpApiSse.stream(RoomEvents, Stream.fail(new RoomClosed({ room: "attic" })), { keepAlive: 0 })
+      )
+      expect(declared).toEqual([
+        ":\n",
+        frame(HttpApiSse.failureEventName, JSON.stringify({ room: "attic", _tag: "RoomClosed" }))
+      ])
+      const undeclared = yield* readBody(yield* HttpApiSse.stream(RoomEvents, Stream.die("boom"), { keepAlive: 0 }))
+      expect(undeclared).toEqual([":\n"])
+    }))
+})
+
 describe("HttpApiSse: serving and consuming over real sockets", () => {
   it.scopedLive("the typed client receives the typed events of a one-off stream, which ends the client's stream", () =>
     Effect.gen(function*() {
@@ -278,6 +406,36 @@ describe("HttpApiSse: serving and consuming over real sockets", () => {
       // and the second response had nothing left to send but the end event.
       expect(events.map((event) => event.message.lastEventId)).toEqual(["", "1", "2", "3", "4"])
       expect(observed.lastEventIds).toEqual(["", "4"])
+    }).pipe(Effect.provide(NodeHttpClient.layer)))
+
+  it.scopedLive("a POST event stream sends its typed payload as JSON; a top-level group's stream is a client method", () =>
+    Effect.gen(function*() {
+      const { url } = yield* serveApi()
+      const client = yield* makeClient(url)
+      const tokens = yield* client.complete({ payload: { prompt: "typed events everywhere" } }, fast).pipe(
+        Stream.map((event) => event._tag === "Token" ? event.data : event._tag),
+        Stream.runCollect,
+        Effect.map(Chunk.toReadonlyArray)
+      )
+      expect(tokens).toEqual(["typed", "events", "everywhere"])
+    }).pipe(Effect.provide(NodeHttpClient.layer)))
+
+  it.scopedLive("a Last-Event-ID the server's history does not know arrives as a typed ReplayGap first", () =>
+    Effect.gen(function*() {
+      const { rooms, url } = yield* serveApi()
+      const client = yield* makeClient(url, "secret")
+      const fiber = yield* client.rooms.live({ path: { room: "lobby" } }, { ...fast, lastEventId: "nope" }).pipe(
+        Stream.take(2),
+        Stream.runCollect,
+        Effect.map(Chunk.toReadonlyArray),
+        Effect.fork
+      )
+      yield* eventually("the connection", Effect.map(rooms.size, (n) => n === 1))
+      yield* rooms.event(Chat).send({ from: "bob", text: "fresh" })
+      const [gap, next] = yield* fiber.await.pipe(Effect.flatten)
+      assert(gap?._tag === "ReplayGap")
+      expect(gap.data).toEqual({ lastEventId: "nope", reason: "Unknown" })
+      expect(next?.data).toEqual({ from: "bob", text: "fresh" })
     }).pipe(Effect.provide(NodeHttpClient.layer)))
 
   it.scopedLive("the group's auth middleware answers an unauthenticated connect with 401; the client does not retry", () =>

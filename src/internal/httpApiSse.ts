@@ -13,13 +13,11 @@ import * as OpenApi from "@effect/platform/OpenApi"
 import type * as UrlParams from "@effect/platform/UrlParams"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
-import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
-import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 import * as Stream from "effect/Stream"
@@ -176,13 +174,15 @@ export const lastEventId: Effect.Effect<string, never, HttpServerRequest.HttpSer
 
 const DEFAULT_KEEP_ALIVE = 15_000
 
+const heartbeat = Encoder.comment()
+
 /** @internal */
 export const stream = <Events extends HttpApiSse.EventMap, E, R>(
   declaration: HttpApiSse.EventStream<Events, E>,
   events: Stream.Stream<HttpApiSse.Emit<Events>, E, R>,
   options: HttpApiSse.StreamOptions = {}
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R> =>
-  Effect.map(Effect.context<R>(), (context) => {
+  Effect.map(Effect.all([Effect.context<R>(), Effect.clock]), ([context, clock]) => {
     const keepAlive = options.keepAlive === undefined
       ? DEFAULT_KEEP_ALIVE
       : Duration.toMillis(Duration.decode(options.keepAlive))
@@ -190,7 +190,8 @@ export const stream = <Events extends HttpApiSse.EventMap, E, R>(
       ? Encoder.comment()
       : Either.getOrElse(Encoder.retry(options.retry), () => Encoder.comment())
     const failure = declaration.failure === undefined ? undefined : failureEvent(declaration.failure)
-    let lastWrite = 0
+    // When the response last wrote something: heartbeats fill the silences only.
+    let lastWrite = clock.unsafeCurrentTimeMillis()
 
     // One Effect per chunk of the app's stream: its events become one write.
     const encodeChunk = (chunk: Chunk.Chunk<HttpApiSse.Emit<Events>>) =>
@@ -201,7 +202,11 @@ export const stream = <Events extends HttpApiSse.EventMap, E, R>(
             ? Effect.dieMessage(`HttpApiSse.stream: ${JSON.stringify(item._tag)} is not a declared event`)
             : Effect.orDie(event.encode(item.data, { id: item.id }))
         }),
-        (messages) => Effect.map(Effect.orDie(Encoder.encodeAll(messages)), Chunk.of)
+        (messages) =>
+          Effect.map(Effect.orDie(Encoder.encodeAll(messages)), (bytes) => {
+            lastWrite = clock.unsafeCurrentTimeMillis()
+            return Chunk.of(bytes)
+          })
       )
     const declared = (error: E): Stream.Stream<Uint8Array> =>
       failure === undefined
@@ -217,16 +222,18 @@ export const stream = <Events extends HttpApiSse.EventMap, E, R>(
       Stream.mapChunksEffect(encodeChunk),
       Stream.concat(Stream.succeed(endFrame)),
       Stream.catchAll(declared),
-      Stream.catchAllCause(undeclared),
-      Stream.tap(() => Effect.map(Clock.currentTimeMillis, (now) => void (lastWrite = now)))
+      Stream.catchAllCause(undeclared)
     )
-    const heartbeats = Stream.fromSchedule(Schedule.spaced(Duration.millis(keepAlive))).pipe(
-      Stream.filterEffect(() => Effect.map(Clock.currentTimeMillis, (now) => now - lastWrite >= keepAlive)),
-      Stream.as(Encoder.comment())
-    )
+    // Sleeps until `keepAlive` after the last write, and writes a comment if nothing was written meanwhile.
+    const nextHeartbeat: Effect.Effect<Uint8Array> = Effect.suspend(() => {
+      const idle = clock.unsafeCurrentTimeMillis() - lastWrite
+      if (idle < keepAlive) return Effect.zipRight(Effect.sleep(Duration.millis(keepAlive - idle)), nextHeartbeat)
+      lastWrite = clock.unsafeCurrentTimeMillis()
+      return Effect.succeed(heartbeat)
+    })
     const body = Stream.concat(
       Stream.succeed(opening),
-      keepAlive > 0 ? Stream.merge(frames, heartbeats, { haltStrategy: "left" }) : frames
+      keepAlive > 0 ? Stream.merge(frames, Stream.repeatEffect(nextHeartbeat), { haltStrategy: "left" }) : frames
     )
     return HttpServerResponse.stream(Stream.provideContext(body, context), {
       contentType: CONTENT_TYPE,
