@@ -107,9 +107,7 @@ export const demo = (baseUrl: string) =>
       Stream.tap((event) =>
         event._tag === "Chat"
           ? Console.log(`[lobby] ${event.data.from}: ${event.data.text}`)
-          : event._tag === "Joined"
-          ? Effect.zipRight(Console.log(`[lobby] ${event.data.user} joined`), Deferred.succeed(joined, void 0))
-          : Console.log(`[lobby] missed events after ${event.data.lastEventId}`)
+          : Effect.zipRight(Console.log(`[lobby] ${event.data.user} joined`), Deferred.succeed(joined, void 0))
       ),
       Stream.take(3),
       Stream.runCollect,

@@ -12,7 +12,8 @@
  *   the `x-itemSchema` vendor extension (an OpenAPI 3.1 document stays valid); `toOpenApi32` turns a document
  *   into OpenAPI 3.2, where the same schema is the standard `itemSchema`.
  * - **Consuming**: `client(api)` is `HttpApiClient.make` whose event-stream endpoints return a `Stream` of the
- *   decoded events, on `SseClient` (reconnects, `Last-Event-ID`, typed errors, `ReplayGap`).
+ *   decoded events, on `SseClient` (reconnects, `Last-Event-ID`, typed errors). Declare `SseEvent.ReplayGap`
+ *   among the events of an endpoint served by an `SseServer` with a `History`, and the client gets gap signals.
  *
  * Two event names are reserved on the wire: `effect-sse:failure` carries the declared failure (the client fails
  * its stream with it, decoded, and does not reconnect) and `effect-sse:end` says the stream is complete (the
@@ -124,15 +125,12 @@ export type Emit<Events extends EventMap> = {
 }[keyof Events & string]
 
 /**
- * One event the typed client yields: a declared event, or `ReplayGap` when the server could not replay what the
- * client missed (see `SseEvent.ReplayGap`).
+ * One event the typed client yields: its tag, its decoded payload and the message it came in (for the id).
  *
  * @since 0.1.0
  * @category models
  */
-export type Received<Events extends EventMap> = SseClient.Decoded<
-  Events & { readonly ReplayGap: typeof SseEvent.ReplayGap }
->
+export type Received<Events extends EventMap> = SseClient.Decoded<Events>
 
 /**
  * Declares an event stream from typed events and an optional failure.

@@ -44,7 +44,7 @@ class RoomClosed extends Schema.TaggedError<RoomClosed>()("RoomClosed", { room: 
 
 const Chat = SseEvent.make("chat", Schema.Struct({ from: Schema.String, text: Schema.String }))
 const Joined = SseEvent.make("joined", Schema.Struct({ user: Schema.String }))
-const RoomEvents = HttpApiSse.events({ Chat, Joined }, { failure: RoomClosed })
+const RoomEvents = HttpApiSse.events({ Chat, Joined, ReplayGap: SseEvent.ReplayGap }, { failure: RoomClosed })
 
 const Completion = HttpApiSse.events({ Token: SseEvent.make("token", Schema.String) })
 
@@ -220,6 +220,7 @@ describe("HttpApiSse: describing", () => {
     expect(items.map((item) => item.properties.event.enum)).toEqual([
       ["chat"],
       ["joined"],
+      [SseEvent.ReplayGap.name],
       [HttpApiSse.failureEventName],
       [HttpApiSse.endEventName]
     ])
@@ -420,7 +421,7 @@ describe("HttpApiSse: serving and consuming over real sockets", () => {
       expect(tokens).toEqual(["typed", "events", "everywhere"])
     }).pipe(Effect.provide(NodeHttpClient.layer)))
 
-  it.scopedLive("a Last-Event-ID the server's history does not know arrives as a typed ReplayGap first", () =>
+  it.scopedLive("with ReplayGap declared, a Last-Event-ID the history does not know arrives as a typed gap first", () =>
     Effect.gen(function*() {
       const { rooms, url } = yield* serveApi()
       const client = yield* makeClient(url, "secret")

@@ -263,8 +263,8 @@ export const endSource = <Id>(source: SseServer.Source<Id>): Effect.Effect<void,
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
- * Decodes a stream of messages with a declaration: the declared events (and `ReplayGap`) become the typed union,
- * the failure event fails the stream with the decoded error, and the end event ends it.
+ * Decodes a stream of messages with a declaration: the declared events become the typed union, the failure event
+ * fails the stream with the decoded error, and the end event ends it.
  *
  * @internal
  */
@@ -274,8 +274,8 @@ export const decode =
     messages: Stream.Stream<Message.Received, E1, R>
   ): Stream.Stream<HttpApiSse.Received<Events>, E1 | E | SseClient.SseClientError, R> => {
     const map: SseClient.EventMap = declaration.failure === undefined
-      ? { ReplayGap: SseEvent.ReplayGap, ...declaration.events }
-      : { ReplayGap: SseEvent.ReplayGap, ...declaration.events, [FAILURE_TAG]: failureEvent(declaration.failure) }
+      ? declaration.events
+      : { ...declaration.events, [FAILURE_TAG]: failureEvent(declaration.failure) }
     return messages.pipe(
       Stream.takeWhile((message) => message.event !== END_EVENT),
       SseClient.decodeEvents(map),
