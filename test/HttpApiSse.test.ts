@@ -7,6 +7,7 @@ import {
   HttpApiMiddleware,
   HttpApiScalar,
   HttpApiSecurity,
+  HttpApiSwagger,
   HttpClient,
   HttpClientRequest,
   HttpServer,
@@ -160,6 +161,7 @@ const serveApi = (options: { readonly holdSecondLive?: Deferred.Deferred<void> }
     const ServerLive = HttpApiBuilder.serve().pipe(
       Layer.provide(HttpApiBuilder.middlewareCors()),
       Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
+      Layer.provide(HttpApiSwagger.layer({ path: "/swagger" })),
       Layer.provide(ApiLive),
       Layer.provideMerge(SseServer.layer(Rooms, { retry: "10 millis" }).pipe(Layer.provide(History.layerMemory()))),
       Layer.provideMerge(NodeHttpServer.layer(() =>
@@ -535,7 +537,7 @@ describe("HttpApiSse: serving and consuming over real sockets", () => {
         headers: { authorization: "Bearer secret", "x-greeting": "hey", origin: "http://example.test" }
       })
       expect(raw.status).toBe(200)
-      expect(raw.headers["content-type"]).toBe("text/event-stream")
+      expect(raw.headers["content-type"]).toBe("text/event-stream; charset=utf-8")
       expect(raw.headers["cache-control"]).toBe("no-cache, no-transform")
       // HttpApiBuilder.middlewareCors applies to event streams like any endpoint.
       expect(raw.headers["access-control-allow-origin"]).toBe("*")
@@ -545,13 +547,39 @@ describe("HttpApiSse: serving and consuming over real sockets", () => {
       expect(raw.ended()).toBe(false)
     }))
 
-  it.scopedLive("the Scalar page served by HttpApiScalar carries the events' description", () =>
+  it.scopedLive("the pages served by HttpApiScalar and HttpApiSwagger carry the events' description", () =>
     Effect.gen(function*() {
       const { url } = yield* serveApi()
-      const html = yield* Effect.promise(() => fetch(`${url}/docs`).then((response) => response.text()))
-      expect(html).toContain("x-itemSchema")
-      expect(html).toContain("text/event-stream")
+      for (const page of ["/docs", "/swagger"]) {
+        const html = yield* Effect.promise(() => fetch(`${url}${page}`).then((response) => response.text()))
+        expect(html).toContain("x-itemSchema")
+        expect(html).toContain("text/event-stream")
+      }
     }))
+
+  it.scopedLive("HttpApiBuilder.middlewareCors applies to a connected SseServer stream too", () =>
+    Effect.gen(function*() {
+      const { url } = yield* serveApi()
+      const raw = yield* connect(`${url}/rooms/lobby/live`, {
+        headers: { authorization: "Bearer secret", origin: "http://example.test" }
+      })
+      expect(raw.status).toBe(200)
+      expect(raw.headers["content-type"]).toBe("text/event-stream; charset=utf-8")
+      expect(raw.headers["access-control-allow-origin"]).toBe("*")
+    }))
+
+  it.scopedLive("a request whose own input does not encode fails the client's stream with a ParseError", () =>
+    Effect.gen(function*() {
+      const { observed, url } = yield* serveApi()
+      const client = yield* makeClient(url, "secret")
+      const error = yield* client.rooms.replay({
+        path: { room: "lobby" },
+        urlParams: { count: 1 },
+        headers: { "x-greeting": 42 as unknown as string }
+      }, fast).pipe(Stream.runDrain, Effect.flip)
+      expect(error._tag).toBe("ParseError")
+      expect(observed.lastEventIds).toEqual([])
+    }).pipe(Effect.provide(NodeHttpClient.layer)))
 })
 
 describe("HttpApiSse: the example (npm run example:api)", () => {

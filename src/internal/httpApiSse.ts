@@ -40,6 +40,9 @@ export const END_EVENT = "effect-sse:end"
 /** @internal */
 export const CONTENT_TYPE = "text/event-stream"
 
+// What the response says, as `SseServer`'s do.
+const RESPONSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
+
 /** The vendor extension that carries the item schema in an OpenAPI 3.1 document. @internal */
 export const ITEM_SCHEMA_EXTENSION = "x-itemSchema"
 
@@ -236,7 +239,7 @@ export const stream = <Events extends HttpApiSse.EventMap, E, R>(
       keepAlive > 0 ? Stream.merge(frames, Stream.repeatEffect(nextHeartbeat), { haltStrategy: "left" }) : frames
     )
     return HttpServerResponse.stream(Stream.provideContext(body, context), {
-      contentType: CONTENT_TYPE,
+      contentType: RESPONSE_CONTENT_TYPE,
       headers: { "cache-control": "no-cache, no-transform", "x-accel-buffering": "no" }
     })
   })
