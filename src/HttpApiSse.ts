@@ -358,8 +358,10 @@ export type Request<Path, UrlParams, Payload, Headers> = (
 
 /**
  * The typed client: `HttpApiClient.Client`, where every event-stream endpoint is a function returning a `Stream`
- * of its decoded events. It fails with `SseClient.SseClientError` (after the reconnects `SseClient` allows), the
- * endpoint's declared failure, or a `ParseError` when the request's own input does not encode.
+ * of its decoded events. It fails with the stream's declared failure (sent by the server mid-stream), an error
+ * the endpoint, its group or the API declares (a refusal before the stream starts, e.g. the auth middleware's
+ * `Unauthorized`), an `SseClient` error (after the reconnects `SseClient` allows), or a `ParseError` when the
+ * request's own input does not encode.
  *
  * @since 0.1.0
  * @category consuming
@@ -411,7 +413,10 @@ export type ClientMethod<Endpoint, E, GroupError> = [Endpoint] extends [
 ] ? [_Success] extends [Body<infer Events, infer F>] ? (
       request: Simplify<Request<_Path, _UrlParams, _Payload, _Headers>>,
       options?: SseClient.Options
-    ) => Stream.Stream<Received<Events>, SseClient.SseClientError | F | ParseResult.ParseError>
+    ) => Stream.Stream<
+      Received<Events>,
+      F | _Error | GroupError | E | SseClient.SseClientError | ParseResult.ParseError
+    >
   : HttpApiClient.Client.Method<Endpoint, E, GroupError, never>
   : never
 

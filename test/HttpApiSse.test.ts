@@ -6,6 +6,7 @@ import {
   HttpApiGroup,
   HttpApiMiddleware,
   HttpApiScalar,
+  HttpApiSchema,
   HttpApiSecurity,
   HttpApiSwagger,
   HttpClient,
@@ -43,6 +44,10 @@ import { connect, eventually } from "./utils/http.js"
 
 class RoomClosed extends Schema.TaggedError<RoomClosed>()("RoomClosed", { room: Schema.String }) {}
 
+class RoomNotFound extends Schema.TaggedError<RoomNotFound>()("RoomNotFound", { room: Schema.String }, {
+  [HttpApiSchema.AnnotationStatus]: 404
+}) {}
+
 const Chat = SseEvent.make("chat", Schema.Struct({ from: Schema.String, text: Schema.String }))
 const Joined = SseEvent.make("joined", Schema.Struct({ user: Schema.String }))
 const RoomEvents = HttpApiSse.events({ Chat, Joined, ReplayGap: SseEvent.ReplayGap }, { failure: RoomClosed })
@@ -74,6 +79,7 @@ const Api = HttpApi.make("test").add(
           idle: Schema.optional(Schema.Literal("yes"))
         }))
         .setHeaders(Schema.Struct({ "x-greeting": Schema.String }))
+        .addError(RoomNotFound)
     )
     .middleware(Authorization)
 ).add(
@@ -120,6 +126,7 @@ const serveApi = (options: { readonly holdSecondLive?: Deferred.Deferred<void> }
           Effect.gen(function*() {
             const lastEventId = yield* HttpApiSse.lastEventId
             observed.lastEventIds.push(lastEventId)
+            if (path.room === "missing") return yield* new RoomNotFound({ room: path.room })
             const user = yield* CurrentUser
             // Resumes after the last id the client saw: events are numbered 1..count.
             const from = lastEventId === "" ? 1 : Number(lastEventId) + 1
@@ -396,6 +403,25 @@ describe("HttpApiSse: serving and consuming over real sockets", () => {
       expect(observed.lastEventIds).toEqual([""])
     }).pipe(Effect.provide(NodeHttpClient.layer)))
 
+  it.scopedLive("an error the endpoint declares with addError, answered before the stream starts, arrives typed", () =>
+    Effect.gen(function*() {
+      const { observed, url } = yield* serveApi()
+      const client = yield* makeClient(url, "secret")
+      const states: Array<SseClient.ConnectionState["_tag"]> = []
+      const error = yield* client.rooms.replay({
+        path: { room: "missing" },
+        urlParams: { count: 1 },
+        headers: { "x-greeting": "hi" }
+      }, { ...fast, onState: (state) => Effect.sync(() => states.push(state._tag)) }).pipe(
+        Stream.runDrain,
+        Effect.flip
+      )
+      assert(error instanceof RoomNotFound, `expected RoomNotFound, got ${String(error)}`)
+      expect(error.room).toBe("missing")
+      expect(states).toEqual(["Connecting", "Closed"])
+      expect(observed.lastEventIds).toEqual([""])
+    }).pipe(Effect.provide(NodeHttpClient.layer)))
+
   it.scopedLive("an undeclared failure ends the response without the end event; the client resumes from its id", () =>
     Effect.gen(function*() {
       const { observed, url } = yield* serveApi()
@@ -450,8 +476,8 @@ describe("HttpApiSse: serving and consuming over real sockets", () => {
         ...fast,
         onState: (state) => Effect.sync(() => states.push(state._tag))
       }).pipe(Stream.runDrain, Effect.flip)
-      assert(error instanceof SseClient.SseClientError, `expected SseClientError, got ${String(error)}`)
-      expect([error.reason, error.status]).toEqual(["Status", 401])
+      // The middleware's declared failure, decoded from the 401 as HttpApiClient decodes it.
+      assert(error instanceof HttpApiError.Unauthorized, `expected Unauthorized, got ${String(error)}`)
       expect(states).toEqual(["Connecting", "Closed"])
       expect(observed.authAttempts).toEqual([""])
       expect(observed.lastEventIds).toEqual([])
@@ -459,7 +485,7 @@ describe("HttpApiSse: serving and consuming over real sockets", () => {
       // The wrong token is refused the same way.
       const wrong = yield* makeClient(url, "guess")
       const refused = yield* wrong.rooms.live({ path: { room: "lobby" } }, fast).pipe(Stream.runDrain, Effect.flip)
-      expect(refused).toMatchObject({ reason: "Status", status: 401 })
+      expect(refused).toBeInstanceOf(HttpApiError.Unauthorized)
       expect(observed.authAttempts).toEqual(["", "guess"])
     }).pipe(Effect.provide(NodeHttpClient.layer)))
 

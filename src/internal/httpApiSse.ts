@@ -334,6 +334,35 @@ const requestBuilder = (endpoint: HttpApiEndpoint.HttpApiEndpoint.AnyWithProps) 
     })
 }
 
+/** The status and body of a refusal, from the client's error: the one place that reads `SseClient`'s errors. */
+const refusal = (error: unknown): { readonly status: number; readonly body: string } | undefined =>
+  error instanceof SseClient.SseClientError && error.reason === "Status" && error.status !== undefined
+    ? { status: error.status, body: error.body ?? "" }
+    : undefined
+
+/**
+ * Fails with the endpoint's declared error when the server refused the stream with one (its status and body
+ * decode), as `HttpApiClient` does for ordinary endpoints; else with the client's error as it is. Only the first
+ * bytes of a refusal's body are kept, so an error whose JSON is longer stays a status error.
+ */
+const declaredErrors = (
+  errors: ReadonlyMap<number, { readonly ast: Option.Option<AST.AST> }>
+): <E>(error: E) => Effect.Effect<never, unknown> => {
+  const decoders = new Map<number, (body: unknown) => Effect.Effect<unknown, ParseResult.ParseError>>()
+  for (const [status, { ast }] of errors) {
+    if (ast._tag === "Some") decoders.set(status, Schema.decodeUnknown(Schema.make(ast.value)))
+  }
+  return (error) => {
+    const refused = refusal(error)
+    const decoder = refused === undefined ? undefined : decoders.get(refused.status)
+    if (refused === undefined || decoder === undefined) return Effect.fail(error)
+    const body = refused.body === "" ? Either.right(undefined) : Either.try(() => JSON.parse(refused.body) as unknown)
+    return Either.isLeft(body)
+      ? Effect.fail(error)
+      : Effect.flatMap(Effect.orElseFail(decoder(body.right), () => error), Effect.fail)
+  }
+}
+
 /** @internal */
 export const client = <ApiId extends string, Groups extends HttpApiGroup.HttpApiGroup.Any, ApiError, ApiR>(
   api: HttpApi.HttpApi<ApiId, Groups, ApiError, ApiR>,
@@ -353,7 +382,7 @@ export const client = <ApiId extends string, Groups extends HttpApiGroup.HttpApi
     }
     HttpApi.reflect(api as unknown as HttpApi.HttpApi.AnyWithProps, {
       onGroup() {},
-      onEndpoint({ endpoint, group, successes }) {
+      onEndpoint({ endpoint, errors, group, successes }) {
         let declaration: HttpApiSse.EventStream<HttpApiSse.EventMap, unknown> | undefined
         for (const { ast } of successes.values()) {
           if (ast._tag === "Some") declaration ??= fromAST(ast.value)
@@ -361,8 +390,10 @@ export const client = <ApiId extends string, Groups extends HttpApiGroup.HttpApi
         if (declaration === undefined) return
         const build = requestBuilder(endpoint as unknown as HttpApiEndpoint.HttpApiEndpoint.AnyWithProps)
         const decodeWith = decode(declaration)
+        const declared = declaredErrors(errors)
         const method = (input: ClientRequestInput | void, sseOptions?: SseClient.Options) =>
           Stream.unwrap(Effect.map(build(input), (request) => SseClient.stream(request, sseOptions))).pipe(
+            Stream.catchAll((error) => Stream.fromEffect(declared(error))),
             decodeWith,
             Stream.provideService(HttpClient.HttpClient, httpClient)
           )
