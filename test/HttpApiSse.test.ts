@@ -98,11 +98,13 @@ interface Observed {
   readonly authAttempts: Array<string>
   /** The `Last-Event-ID` of every request that reached a handler of an event stream, in order. */
   readonly lastEventIds: Array<string>
+  /** How many one-off streams have ended, whatever ended them (their finalizers ran). */
+  released: number
 }
 
 const serveApi = (options: { readonly holdSecondLive?: Deferred.Deferred<void> } = {}) =>
   Effect.gen(function*() {
-    const observed: Observed = { authAttempts: [], lastEventIds: [] }
+    const observed: Observed = { authAttempts: [], lastEventIds: [], released: 0 }
     const AuthorizationLive = Layer.succeed(Authorization, {
       bearer: (token) => {
         observed.authAttempts.push(Redacted.value(token))
@@ -148,7 +150,9 @@ const serveApi = (options: { readonly holdSecondLive?: Deferred.Deferred<void> }
             const joined = Stream.succeed({ _tag: "Joined" as const, data: { user } })
             return yield* HttpApiSse.stream(
               RoomEvents,
-              Stream.concat(Stream.concat(first ? joined : Stream.empty, chats), ending),
+              Stream.concat(Stream.concat(first ? joined : Stream.empty, chats), ending).pipe(
+                Stream.ensuring(Effect.sync(() => observed.released++))
+              ),
               { retry: "20 millis", keepAlive: "50 millis" }
             )
           })))
@@ -571,6 +575,18 @@ describe("HttpApiSse: serving and consuming over real sockets", () => {
       expect(raw.text().startsWith("retry:20\n\n")).toBe(true)
       expect(raw.messages().map((m) => m.event)).toEqual(["joined", "chat"])
       expect(raw.ended()).toBe(false)
+    }))
+
+  it.scopedLive("a client that drops mid-stream ends the app's stream: its finalizers run", () =>
+    Effect.gen(function*() {
+      const { observed, url } = yield* serveApi()
+      const raw = yield* connect(`${url}/rooms/lobby/replay?count=1&idle=yes`, {
+        headers: { authorization: "Bearer secret", "x-greeting": "hey" }
+      })
+      yield* raw.waitFor("a heartbeat", () => raw.comments().length >= 1)
+      expect(observed.released).toBe(0)
+      yield* raw.destroy
+      yield* eventually("the stream's release", Effect.sync(() => observed.released === 1))
     }))
 
   it.scopedLive("the pages served by HttpApiScalar and HttpApiSwagger carry the events' description", () =>
