@@ -239,7 +239,7 @@ export const toOpenApi32: <A extends object>(spec: A) => A = internal.toOpenApi3
  * @category serving
  */
 export interface StreamOptions {
-  /** Written first, as `retry:`. Absent: a comment opens the stream. */
+  /** Written first, as `retry:` (a negative or infinite one is a defect of the handler). Absent: a comment. */
   readonly retry?: Duration.DurationInput | undefined
   /** A heartbeat comment is written after this long without an event. Default 15 seconds; zero turns it off. */
   readonly keepAlive?: Duration.DurationInput | undefined

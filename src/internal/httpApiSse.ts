@@ -46,8 +46,8 @@ const RESPONSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 /** The vendor extension that carries the item schema in an OpenAPI 3.1 document. @internal */
 export const ITEM_SCHEMA_EXTENSION = "x-itemSchema"
 
-// The tag the failure event gets in the client's event map: not a valid `keyof` collision in practice, since it is
-// never exposed (the client turns it into a failure of the stream).
+// The tag of the failure event in the client's event map: never yielded (the client fails its stream with the
+// payload), and no app names a tag like it.
 const FAILURE_TAG = "effect-sse/HttpApiSse/Failure"
 
 // The end event's data: a client dispatches no event without data, and "{}" reads as JSON like every other.
@@ -179,19 +179,20 @@ const DEFAULT_KEEP_ALIVE = 15_000
 
 const heartbeat = Encoder.comment()
 
+/** The first frame: `retry:` when asked (a value it cannot write is the app's bug: a defect), else a comment. */
+const opening = (retry: Duration.DurationInput | undefined): Effect.Effect<Uint8Array> =>
+  retry === undefined ? Effect.succeed(heartbeat) : Effect.orDie(Encoder.retry(retry))
+
 /** @internal */
 export const stream = <Events extends HttpApiSse.EventMap, E, R>(
   declaration: HttpApiSse.EventStream<Events, E>,
   events: Stream.Stream<HttpApiSse.Emit<Events>, E, R>,
   options: HttpApiSse.StreamOptions = {}
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R> =>
-  Effect.map(Effect.all([Effect.context<R>(), Effect.clock]), ([context, clock]) => {
+  Effect.map(Effect.all([Effect.context<R>(), Effect.clock, opening(options.retry)]), ([context, clock, opening]) => {
     const keepAlive = options.keepAlive === undefined
       ? DEFAULT_KEEP_ALIVE
       : Duration.toMillis(Duration.decode(options.keepAlive))
-    const opening = options.retry === undefined
-      ? Encoder.comment()
-      : Either.getOrElse(Encoder.retry(options.retry), () => Encoder.comment())
     const failure = declaration.failure === undefined ? undefined : failureEvent(declaration.failure)
     // When the response last wrote something: heartbeats fill the silences only.
     let lastWrite = clock.unsafeCurrentTimeMillis()
