@@ -20,11 +20,14 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Validator } from "@seriousme/openapi-schema-validator"
 import {
+  Cause,
   Chunk,
   Context,
   Deferred,
+  Duration,
   Effect,
   Either,
+  Exit,
   Layer,
   Option,
   Queue,
@@ -332,6 +335,12 @@ describe("HttpApiSse.stream", () => {
       expect(byDefault).toEqual([":\n", ":\n"])
       yield* TestClock.adjust("1 hour")
       expect(off).toEqual(["retry:1000\n\n"])
+    }))
+
+  it.effect("a retry it cannot write is a defect of the handler, before anything is written", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(HttpApiSse.stream(RoomEvents, Stream.empty, { retry: Duration.infinity }))
+      assert(Exit.isFailure(exit) && Cause.isDie(exit.cause), `expected a defect, got ${String(exit)}`)
     }))
 
   it.scoped("the events of one chunk of the app's stream go out as one write, then the end event", () =>
