@@ -7,26 +7,39 @@ import { runParserBench } from "./parser.js"
 import { runRedisBench, runServerBench } from "./server.js"
 
 const quick = process.env.BENCH_QUICK === "1"
+/** BENCH_ONLY=parser|server|redis runs one of the benchmarks. */
+const only = process.env.BENCH_ONLY
+const runs = (name: string) => only === undefined || only === name
 
 const main = async () => {
   console.log(`## effect-sse benchmarks`)
   console.log(
     `\nNode ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${new Date().toISOString()}\n`
   )
-  console.log(`### Parser\n`)
-  console.log(await runParserBench({ size: quick ? 1_000_000 : 8_000_000, rounds: quick ? 3 : 21 }))
-  console.log(`\n### Broadcast fan-out\n`)
-  console.log(
-    await runServerBench({
-      clients: quick ? [100] : [100, 1000],
-      deliveries: quick ? 100_000 : 1_000_000,
-      rounds: quick ? 1 : 3
-    })
-  )
-  console.log(`\n### Broadcast through Redis\n`)
-  console.log(
-    await runRedisBench({ clients: quick ? [100] : [300], deliveries: quick ? 50_000 : 300_000, rounds: quick ? 1 : 3 })
-  )
+  if (runs("parser")) {
+    console.log(`### Parser\n`)
+    console.log(await runParserBench({ size: quick ? 1_000_000 : 8_000_000, rounds: quick ? 3 : 21 }))
+  }
+  if (runs("server")) {
+    console.log(`\n### Broadcast fan-out\n`)
+    console.log(
+      await runServerBench({
+        clients: quick ? [100] : [100, 1000],
+        deliveries: quick ? 100_000 : 1_000_000,
+        rounds: quick ? 1 : 3
+      })
+    )
+  }
+  if (runs("redis")) {
+    console.log(`\n### Broadcast through Redis\n`)
+    console.log(
+      await runRedisBench({
+        clients: quick ? [100] : [300],
+        deliveries: quick ? 50_000 : 300_000,
+        rounds: quick ? 1 : 3
+      })
+    )
+  }
 }
 
 main().catch((error) => {

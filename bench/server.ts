@@ -62,6 +62,9 @@ interface Run {
   readonly complete: boolean
   readonly p50: number
   readonly p99: number
+  /** At clients of the instances that did not send (NaN with one instance). */
+  readonly remoteP50: number
+  readonly remoteP99: number
   readonly heapPerConnection: number
   readonly rssPerConnection: number
 }
@@ -109,7 +112,7 @@ const runOnce = async (
     // enough events that the p99 is not one event's fan-out (with 100 events, it was about one).
     await new Promise((resolve) => setTimeout(resolve, 250))
     const pacedEvents = 300
-    const latencies = client.request<{ p50: number; p99: number }>(
+    const latencies = client.request<{ p50: number; p99: number; remoteP50: number; remoteP99: number }>(
       { type: "latency", expected: clients * pacedEvents, timeoutMs: 120_000 },
       "latencies"
     )
@@ -120,6 +123,8 @@ const runOnce = async (
       complete: done.complete,
       p50: latency.p50,
       p99: latency.p99,
+      remoteP50: latency.remoteP50,
+      remoteP99: latency.remoteP99,
       heapPerConnection: perConnection(after.heapUsed - before.heapUsed),
       rssPerConnection: perConnection(after.rss - before.rss)
     }
@@ -236,8 +241,9 @@ const withRedis = async <A>(f: (url: string) => Promise<A>): Promise<A> => {
 }
 
 /**
- * Broadcast through Redis across three instances (clients spread over them, events sent on one), beside the
- * single-process server without and with an in-memory history.
+ * Broadcast through Redis: one process on Redis (every send recorded, then delivered through the stream's tail),
+ * and three instances (clients spread over them, events sent on one, so two thirds of the clients are across
+ * instances), beside the single-process server without and with an in-memory history.
  */
 export const runRedisBench = async (options: ServerBenchOptions): Promise<string> =>
   withRedis(async (url) => {
@@ -247,6 +253,7 @@ export const runRedisBench = async (options: ServerBenchOptions): Promise<string
       const setups = [
         { label: "effect-sse, 1 process", name: "effect-sse", instances: 1 },
         { label: "effect-sse + memory history, 1 process", name: "effect-sse + memory history", instances: 1 },
+        { label: "effect-sse + Redis, 1 process", name: "effect-sse + Redis", instances: 1 },
         { label: "effect-sse + Redis, 3 processes", name: "effect-sse + Redis", instances: 3 }
       ] as const
       const runs = new Map<string, Array<Run>>(setups.map((setup) => [setup.label, []]))
@@ -265,12 +272,17 @@ export const runRedisBench = async (options: ServerBenchOptions): Promise<string
           fixed(eventsPerSecond, 0),
           `${(eventsPerSecond / single).toFixed(2)}×`,
           fixed(median(all.map((r) => r.p50)), 2),
-          fixed(median(all.map((r) => r.p99)), 2)
+          fixed(median(all.map((r) => r.p99)), 2),
+          Number.isNaN(all[0]!.remoteP50) ? "" : fixed(median(all.map((r) => r.remoteP50)), 2),
+          Number.isNaN(all[0]!.remoteP99) ? "" : fixed(median(all.map((r) => r.remoteP99)), 2)
         ]
       })
       sections.push(
         `#### ${clients} clients, ${events} events of ~200 bytes each (${clients * events} deliveries)\n\n` +
-          table(["setup", "delivered events/s", "vs 1 process", "p50 ms", "p99 ms"], rows)
+          table(
+            ["setup", "delivered events/s", "vs 1 process", "p50 ms", "p99 ms", "cross-instance p50 ms", "p99 ms"],
+            rows
+          )
       )
     }
     return sections.join("\n\n")

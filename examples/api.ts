@@ -64,25 +64,22 @@ export const Api = HttpApi.make("chat-api")
 /** One SSE server; its ids are rooms, and everyone in a room listens to it. */
 class Rooms extends Context.Tag("example/Rooms")<Rooms, SseServer.SseServer<string>>() {}
 
+/** Sends a typed event to everyone in a room (an undeliverable chat line is not the poster's error here). */
+const sendToRoom = <A, I>(room: string, event: SseEvent.SseEvent<A, I>, payload: A) =>
+  Effect.gen(function*() {
+    const rooms = yield* Rooms
+    const message = yield* event.encode(payload)
+    yield* rooms.send(room, message)
+  }).pipe(Effect.ignore)
+
 const ChatLive = HttpApiBuilder.group(Api, "chat", (handlers) =>
   handlers
     .handle("health", () => Effect.succeed({ status: "ok" as const }))
-    .handle("post", ({ path, payload }) =>
-      Effect.gen(function*() {
-        const rooms = yield* Rooms
-        for (const source of yield* rooms.getAll(path.room)) {
-          yield* source.event(RoomEvents.events.Chat).send(payload).pipe(Effect.ignore)
-        }
-      }))
+    .handle("post", ({ path, payload }) => sendToRoom(path.room, RoomEvents.events.Chat, payload))
     .handle("events", ({ path, urlParams }) =>
-      Effect.gen(function*() {
-        const rooms = yield* Rooms
-        const response = yield* SseServer.connect(Rooms, path.room)
-        // Tell the room (the newcomer included, once its response streams) who joined.
-        for (const source of yield* rooms.getAll(path.room)) {
-          yield* source.event(RoomEvents.events.Joined).send({ user: urlParams.user }).pipe(Effect.ignore)
-        }
-        return response
+      SseServer.connect(Rooms, path.room, {
+        // Once the newcomer is registered, tell the whole room (the newcomer included) who joined.
+        onOpen: () => sendToRoom(path.room, RoomEvents.events.Joined, { user: urlParams.user })
       })))
 
 /** The server on `port` (0: any free port), with the docs page at `/docs`. */

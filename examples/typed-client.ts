@@ -38,7 +38,7 @@ const server = Effect.gen(function*() {
   yield* HttpServer.serveEffect(feed)
 })
 
-// The client: every 250 ms, at most 5 attempts in a row (the schedule starts over once a connection opens).
+// The client: every 250 ms, at most 5 attempts in a row (the schedule starts over once a message arrives).
 const reconnect = Schedule.intersect(Schedule.spaced("250 millis"), Schedule.recurs(5))
 
 const client = Effect.gen(function*() {

@@ -3,7 +3,7 @@
  *
  * The output always parses back to what went in: multi-line data becomes several `data:` lines (CRLF and CR
  * arrive as LF, as the format requires), a value starting with a space keeps it, and an event name or id that
- * would inject fields is refused with an `EncodeError` rather than written. An encoded frame is a plain
+ * would inject fields is refused with an `SseEncodeError` rather than written. An encoded frame is a plain
  * `Uint8Array`: encode once, write the same bytes to every connection.
  *
  * @since 0.1.0
@@ -33,7 +33,7 @@ import type * as Message from "./Message.js"
  * @since 0.1.0
  * @category errors
  */
-export class EncodeError extends Data.TaggedError("SseEncodeError")<{
+export class SseEncodeError extends Data.TaggedError("SseEncodeError")<{
   readonly reason: "LineBreakInEvent" | "LineBreakInId" | "NulInId" | "InvalidRetry"
   readonly value: string
 }> {
@@ -52,11 +52,11 @@ const textEncoder = new TextEncoder()
 const field = (name: string, value: string): string =>
   value.charCodeAt(0) === 32 ? `${name}: ${value}\n` : `${name}:${value}\n`
 
-const retryMillis = (retry: Duration.Duration): Either.Either<number, EncodeError> => {
+const retryMillis = (retry: Duration.Duration): Either.Either<number, SseEncodeError> => {
   const millis = Duration.toMillis(retry)
   return Number.isFinite(millis) && millis >= 0
     ? Either.right(Math.floor(millis))
-    : Either.left(new EncodeError({ reason: "InvalidRetry", value: Duration.format(retry) }))
+    : Either.left(new SseEncodeError({ reason: "InvalidRetry", value: Duration.format(retry) }))
 }
 
 /**
@@ -75,7 +75,7 @@ const retryMillis = (retry: Duration.Duration): Either.Either<number, EncodeErro
  * @since 0.1.0
  * @category encoding
  */
-export const encodeText = (message: Message.Message): Either.Either<string, EncodeError> => {
+export const encodeText = (message: Message.Message): Either.Either<string, SseEncodeError> => {
   const { data, event, id, retry } = message
   let out = ""
   if (hasLineBreak(data)) {
@@ -84,12 +84,12 @@ export const encodeText = (message: Message.Message): Either.Either<string, Enco
     out = field("data", data)
   }
   if (event !== "message") {
-    if (hasLineBreak(event)) return Either.left(new EncodeError({ reason: "LineBreakInEvent", value: event }))
+    if (hasLineBreak(event)) return Either.left(new SseEncodeError({ reason: "LineBreakInEvent", value: event }))
     out += field("event", event)
   }
   if (id !== undefined) {
-    if (hasLineBreak(id)) return Either.left(new EncodeError({ reason: "LineBreakInId", value: id }))
-    if (id.indexOf("\0") !== -1) return Either.left(new EncodeError({ reason: "NulInId", value: id }))
+    if (hasLineBreak(id)) return Either.left(new SseEncodeError({ reason: "LineBreakInId", value: id }))
+    if (id.indexOf("\0") !== -1) return Either.left(new SseEncodeError({ reason: "NulInId", value: id }))
     out += field("id", id)
   }
   if (retry !== undefined) {
@@ -117,7 +117,7 @@ export const encodeText = (message: Message.Message): Either.Either<string, Enco
  * @since 0.1.0
  * @category encoding
  */
-export const encode = (message: Message.Message): Either.Either<Uint8Array, EncodeError> =>
+export const encode = (message: Message.Message): Either.Either<Uint8Array, SseEncodeError> =>
   Either.map(encodeText(message), (text) => textEncoder.encode(text))
 
 /**
@@ -134,7 +134,7 @@ export const encode = (message: Message.Message): Either.Either<Uint8Array, Enco
  * @since 0.1.0
  * @category encoding
  */
-export const encodeAll = (messages: Iterable<Message.Message>): Either.Either<Uint8Array, EncodeError> => {
+export const encodeAll = (messages: Iterable<Message.Message>): Either.Either<Uint8Array, SseEncodeError> => {
   let out = ""
   for (const message of messages) {
     const text = encodeText(message)
@@ -195,7 +195,7 @@ export const comment = (text = ""): Uint8Array => textEncoder.encode(commentText
  * @since 0.1.0
  * @category encoding
  */
-export const retryText = (retry: Duration.DurationInput): Either.Either<string, EncodeError> =>
+export const retryText = (retry: Duration.DurationInput): Either.Either<string, SseEncodeError> =>
   Either.map(retryMillis(decodeRetry(retry)), (millis) => `retry:${millis}\n\n`)
 
 /**
@@ -211,5 +211,5 @@ export const retryText = (retry: Duration.DurationInput): Either.Either<string, 
  * @since 0.1.0
  * @category encoding
  */
-export const retry = (retry: Duration.DurationInput): Either.Either<Uint8Array, EncodeError> =>
+export const retry = (retry: Duration.DurationInput): Either.Either<Uint8Array, SseEncodeError> =>
   Either.map(retryText(retry), (text) => textEncoder.encode(text))

@@ -1,6 +1,12 @@
 /**
- * Recent frames with their ids, so that a client reconnecting with `Last-Event-ID` gets what it missed. Plug a
- * history into every `SseServer` by providing its Layer: `layerMemory` for one process, `History/Redis` for many.
+ * Recent frames with their ids, so that a client reconnecting with `Last-Event-ID` gets what it missed. A
+ * history is a store (`layerMemory` for one process, `History/Redis` for many) in which each server that is given
+ * one (`SseServer.make({ history: { key } })`) opens a log of its own, namespaced by the server's name.
+ *
+ * Every message of such a server goes through its log: it is recorded first, then delivered to the server's
+ * connections in the log's order (on Redis, the stream's order, the same on every instance). So the
+ * `Last-Event-ID` a client holds names exactly the prefix of the log it has seen, and a resume on any instance
+ * yields exactly the rest.
  *
  * @since 0.1.0
  */
@@ -8,12 +14,13 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as Stream from "effect/Stream"
+import type * as Scope from "effect/Scope"
 import * as internal from "./internal/history.js"
 import type * as Message from "./Message.js"
 
 /**
- * A history's store could not be reached (e.g. Redis is down), or refused the entry (an id it cannot write).
+ * A history's store could not be reached or did not answer in time (`Unavailable`: nothing was recorded or
+ * delivered), or refused the entry (`Encode`: an id or event name it cannot write).
  *
  * @example
  * ```ts
@@ -21,9 +28,14 @@ import type * as Message from "./Message.js"
  * import { History, Message } from "effect-sse"
  *
  * const program = Effect.gen(function*() {
- *   const history = yield* History.History
- *   yield* history.append(undefined, Message.make({ data: "x" }))
- * }).pipe(Effect.catchTag("HistoryError", (error) => Effect.log(`not recorded: ${error.reason}`)))
+ *   const store = yield* History.History
+ *   const log = yield* store.open("chat", { onEntry: () => {}, onGap: () => {} })
+ *   yield* log.append([{ target: undefined, message: Message.make({ data: "x" }) }])
+ * }).pipe(
+ *   Effect.catchTag("HistoryError", (error) => Effect.log(`not recorded: ${error.reason}`)),
+ *   Effect.scoped,
+ *   Effect.provide(History.layerMemory())
+ * )
  * ```
  *
  * @since 0.1.0
@@ -44,20 +56,36 @@ export type HistoryError = internal.HistoryError
  * @category models
  */
 export interface Entry {
-  /** The history's own key, ordered: the order of recording. */
+  /** The log's own key, ordered by the log's `compare`: the order of recording. */
   readonly key: string
-  /** The id of the source it was meant for (`String(id)`), or `undefined` for every source. */
+  /**
+   * The key of the id it is meant for (the server's `history.key` of the id), or `undefined` for every
+   * connection. A private entry and a broadcast can never be mistaken for each other, whatever the key.
+   */
   readonly target: string | undefined
-  /** The message, with the SSE id it went out with (the app's, or one the history assigned). */
+  /** The message, with the SSE id it goes out with (the app's, or one the history assigned). */
   readonly message: Message.Message
   /** The message's bytes, to write as they are. */
   readonly frame: Uint8Array
 }
 
 /**
+ * A message to record: for the connections of one id (`target`, the id's key) or for all (`undefined`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Item {
+  readonly target: string | undefined
+  readonly message: Message.Message
+}
+
+/**
  * What a reconnecting source is owed.
  *
- * - `Replay`: every entry after its `Last-Event-ID` that is meant for it (possibly none).
+ * - `Replay`: every entry after its `Last-Event-ID` that is meant for it (possibly none), and `cursor`, the key
+ *   of the last entry the client has now been given (the replayed one, or the one its id named): anything at or
+ *   before it that reaches the connection later is a duplicate.
  * - `Gap`: the id is `Unknown` to the history, or `Expired` (older than what it keeps): the client must be
  *   brought up to date some other way, e.g. with a fresh snapshot.
  *
@@ -65,7 +93,7 @@ export interface Entry {
  * @category models
  */
 export type Replay =
-  | { readonly _tag: "Replay"; readonly entries: ReadonlyArray<Entry> }
+  | { readonly _tag: "Replay"; readonly entries: ReadonlyArray<Entry>; readonly cursor: string }
   | { readonly _tag: "Gap"; readonly reason: "Unknown" | "Expired" }
 
 /**
@@ -82,34 +110,74 @@ export type Resume =
   | { readonly _tag: "Gap"; readonly reason: "Unknown" | "Expired" | "Unavailable"; readonly lastEventId: string }
 
 /**
+ * What a log tells its server, in the log's order.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Subscriber {
+  /** Every entry of the log, from whichever process recorded it, once and in order: deliver it. */
+  readonly onEntry: (entry: Entry) => void
+  /**
+   * Entries were lost before they could be delivered (the store lost its data, or the log was trimmed past
+   * what had been read): every live connection may have missed some, and should be told at once.
+   */
+  readonly onGap: (reason: "Expired" | "Unavailable") => void
+}
+
+/**
+ * One server's log in a store.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Log {
+  /**
+   * Records messages, in order and all or nothing, and completes once this process's subscriber has been given
+   * them (on a shared store, bounded by the store's timeout: past it, they are recorded and will be delivered).
+   * A failure means that none was recorded, and so none was or will be delivered anywhere.
+   */
+  readonly append: (items: ReadonlyArray<Item>) => Effect.Effect<ReadonlyArray<Entry>, HistoryError>
+  /** The entries after `lastEventId` meant for `target` (an id's key) or for everyone, oldest first. */
+  readonly since: (lastEventId: string, target: string) => Effect.Effect<Replay, HistoryError>
+  /** Orders two entry keys of this log. */
+  readonly compare: (a: string, b: string) => number
+  /**
+   * The key a client's `Last-Event-ID` names, when the id alone tells it (an id the log assigned), without asking
+   * the store: what a client that could not be replayed has seen at least.
+   */
+  readonly keyOf: (lastEventId: string) => string | undefined
+}
+
+/**
+ * A store of logs: what `layerMemory` and `History/Redis` provide. A server given a history opens its log in its
+ * own scope, under its name.
+ *
  * @since 0.1.0
  * @category models
  */
 export interface Service {
-  /** Records a message for one source (its `String(id)`) or for all (`undefined`), giving it an id if needed. */
-  readonly append: (target: string | undefined, message: Message.Message) => Effect.Effect<Entry, HistoryError>
-  /** The entries after `lastEventId` meant for `target` (or for everyone), oldest first. */
-  readonly since: (lastEventId: string, target: string) => Effect.Effect<Replay, HistoryError>
   /**
-   * Entries recorded by other processes sharing the store, to deliver to this process's sources. Empty for a
-   * history of one process.
+   * Opens the log `namespace` for the scope. Logs of different namespaces never share an entry. In one process,
+   * a namespace can be open once at a time per store (a second open is a defect: two servers with one name).
    */
-  readonly remote: Stream.Stream<Entry>
+  readonly open: (namespace: string, subscriber: Subscriber) => Effect.Effect<Log, never, Scope.Scope>
 }
 
 /**
- * The history a server records into, when one is provided.
+ * The store of a server's history. A server that is given `history` options requires it, so that the server's
+ * Layer shows it in its type and a missing store is a compile error, not a silent absence.
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
- * import { History } from "effect-sse"
+ * import { Context, Layer } from "effect"
+ * import { History, SseServer } from "effect-sse"
  *
- * const program = Effect.gen(function*() {
- *   const history = yield* History.History
- *   const replay = yield* history.since("41", "user-7")
- *   if (replay._tag === "Replay") console.log(replay.entries.length, "missed")
- * }).pipe(Effect.provide(History.layerMemory()))
+ * class Chat extends Context.Tag("app/Chat")<Chat, SseServer.SseServer<string>>() {}
+ * // Layer<Chat, never, History.History> until the store is provided:
+ * const ChatLive = SseServer.layer(Chat, { name: "chat", history: { key: (id) => id } }).pipe(
+ *   Layer.provide(History.layerMemory())
+ * )
  * ```
  *
  * @since 0.1.0
@@ -122,19 +190,20 @@ export class History extends Context.Tag("effect-sse/History")<History, Service>
  * @category models
  */
 export interface MemoryOptions {
-  /** How many entries are kept. Default 1,000. */
+  /** How many entries each log keeps. Default 1,000. */
   readonly maxEntries?: number | undefined
   /** How long entries are kept. Default 5 minutes. */
   readonly maxAge?: Duration.DurationInput | undefined
   /**
-   * Messages sent without an id get one from the history (`"1"`, `"2"`, ...), so that every message can be
+   * Messages sent without an id get one from the log (`"1"`, `"2"`, ...), so that every message can be
    * resumed from. Default `true`. With `false`, only messages the app gave an id can be resumed from.
    */
   readonly assignIds?: boolean | undefined
 }
 
 /**
- * An in-memory history, bounded by count and by age.
+ * An in-memory store, each log bounded by count and by age. Appending delivers within the same step, so a
+ * server's order is the order of its sends.
  *
  * @example
  * ```ts
@@ -142,11 +211,12 @@ export interface MemoryOptions {
  * import { History, Message } from "effect-sse"
  *
  * const program = Effect.gen(function*() {
- *   const history = yield* History.makeMemory({ maxEntries: 100 })
- *   yield* history.append(undefined, Message.make({ data: "a" })) // id "1"
- *   yield* history.append(undefined, Message.make({ data: "b" })) // id "2"
- *   const replay = yield* history.since("1", "some-user") // { _tag: "Replay", entries: [b] }
- * })
+ *   const store = yield* History.makeMemory({ maxEntries: 100 })
+ *   const log = yield* store.open("news", { onEntry: (entry) => console.log(entry.key), onGap: () => {} })
+ *   yield* log.append([{ target: undefined, message: Message.make({ data: "a" }) }]) // id "1"
+ *   yield* log.append([{ target: "ada", message: Message.make({ data: "b" }) }]) // id "2", for ada only
+ *   const replay = yield* log.since("1", "bob") // { _tag: "Replay", entries: [], cursor: "1" }
+ * }).pipe(Effect.scoped)
  * ```
  *
  * @since 0.1.0
@@ -155,8 +225,7 @@ export interface MemoryOptions {
 export const makeMemory: (options?: MemoryOptions) => Effect.Effect<Service> = internal.makeMemory
 
 /**
- * The in-memory history as a Layer: provide it to `SseServer.layer` (or to the program) and every server records
- * into it and replays from it.
+ * The in-memory store as a Layer, for the servers that are given `history` options.
  *
  * @example
  * ```ts
@@ -164,7 +233,7 @@ export const makeMemory: (options?: MemoryOptions) => Effect.Effect<Service> = i
  * import { History, SseServer } from "effect-sse"
  *
  * class Events extends Context.Tag("app/Events")<Events, SseServer.SseServer<string>>() {}
- * const EventsLive = SseServer.layer(Events, { keepAlive: "15 seconds" }).pipe(
+ * const EventsLive = SseServer.layer(Events, { name: "events", history: { key: (id) => id } }).pipe(
  *   Layer.provide(History.layerMemory({ maxEntries: 10_000, maxAge: "10 minutes" }))
  * )
  * ```
@@ -174,3 +243,23 @@ export const makeMemory: (options?: MemoryOptions) => Effect.Effect<Service> = i
  */
 export const layerMemory = (options?: MemoryOptions): Layer.Layer<History> =>
   Layer.effect(History, internal.makeMemory(options))
+
+/**
+ * The key of a JSON-like id (numbers, strings, arrays, plain objects such as a `Data.struct`), for
+ * `history.key`: the id's JSON with object keys sorted, so that ids that are `Equal` share a key and `1` and
+ * `"1"` do not.
+ *
+ * @example
+ * ```ts
+ * import { Data } from "effect"
+ * import { History } from "effect-sse"
+ *
+ * History.jsonKey(Data.struct({ org: 1, user: "ada" })) // '{"org":1,"user":"ada"}'
+ * History.jsonKey(1) // "1"
+ * History.jsonKey("1") // '"1"'
+ * ```
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const jsonKey: (id: unknown) => string = internal.jsonKey

@@ -4,7 +4,7 @@
  *
  * Two layers: `make` is a synchronous push parser with callbacks (feed it chunks of bytes or text, get events,
  * comments and `retry` values back), and `decode` / `channel` run it once per chunk of a `Stream`. Memory is
- * bounded: an event larger than `maxEventSize` fails with a `ParseError` instead of buffering without limit.
+ * bounded: an event larger than `maxEventSize` fails with an `SseParseError` instead of buffering without limit.
  *
  * @since 0.1.0
  */
@@ -35,7 +35,7 @@ import type * as Message from "./Message.js"
  * @since 0.1.0
  * @category errors
  */
-export class ParseError extends Data.TaggedError("SseParseError")<{
+export class SseParseError extends Data.TaggedError("SseParseError")<{
   readonly reason: "EventTooLarge"
   readonly maxEventSize: number
 }> {
@@ -100,7 +100,7 @@ export interface IncrementalParser {
    * everything it completes. Returns the error once an event grows past `maxEventSize`; the parser then stays
    * failed.
    */
-  feed(chunk: string | Uint8Array): ParseError | undefined
+  feed(chunk: string | Uint8Array): SseParseError | undefined
   /**
    * Ends the stream: an event not yet followed by a blank line is discarded, as the standard says. The parser
    * can then read a new stream (a reconnection), keeping its `lastEventId`.
@@ -114,7 +114,7 @@ export interface IncrementalParser {
 
 const isStream = (args: IArguments) => hasProperty(args[0], Stream.StreamTypeId)
 
-const makeError = (maxEventSize: number) => new ParseError({ reason: "EventTooLarge", maxEventSize })
+const makeError = (maxEventSize: number) => new SseParseError({ reason: "EventTooLarge", maxEventSize })
 
 /**
  * Creates a push parser.
@@ -155,7 +155,7 @@ export const make = (callbacks: Callbacks, options?: Options): IncrementalParser
 export const parse = (
   input: string | Uint8Array,
   options?: Options
-): Either.Either<Array<Message.Received>, ParseError> => {
+): Either.Either<Array<Message.Received>, SseParseError> => {
   const messages: Array<Message.Received> = []
   const parser = make({ onMessage: (message) => messages.push(message) }, options)
   const error = parser.feed(input)
@@ -222,7 +222,7 @@ export const channelWith = <A, IE = never>(
   callbacks: (push: (a: A) => void) => Callbacks,
   options?: Options,
   afterChunk?: (parser: IncrementalParser) => void
-): Channel.Channel<Chunk.Chunk<A>, Input, ParseError | IE, IE, void, unknown> =>
+): Channel.Channel<Chunk.Chunk<A>, Input, SseParseError | IE, IE, void, unknown> =>
   Channel.suspend(() => {
     let output: Array<A> = []
     const parser = make(callbacks((a) => output.push(a)), options)
@@ -231,7 +231,7 @@ export const channelWith = <A, IE = never>(
       output = []
       return chunk
     }
-    const loop: Channel.Channel<Chunk.Chunk<A>, Input, ParseError | IE, IE, void, unknown> = Channel.readWithCause({
+    const loop: Channel.Channel<Chunk.Chunk<A>, Input, SseParseError | IE, IE, void, unknown> = Channel.readWithCause({
       onInput: (input: Input) => {
         for (const piece of input) {
           const error = parser.feed(piece)
@@ -267,7 +267,7 @@ export const channelWith = <A, IE = never>(
  */
 export const channel = <IE = never>(
   options?: Options
-): Channel.Channel<Chunk.Chunk<Message.Received>, Input, ParseError | IE, IE, void, unknown> =>
+): Channel.Channel<Chunk.Chunk<Message.Received>, Input, SseParseError | IE, IE, void, unknown> =>
   channelWith((push) => ({ onMessage: push }), options)
 
 /**
@@ -287,7 +287,7 @@ export const channel = <IE = never>(
  */
 export const channelItems = <IE = never>(
   options?: Options
-): Channel.Channel<Chunk.Chunk<Item>, Input, ParseError | IE, IE, void, unknown> =>
+): Channel.Channel<Chunk.Chunk<Item>, Input, SseParseError | IE, IE, void, unknown> =>
   channelWith((push) => ({
     onMessage: push,
     onComment: (text) => push({ _tag: "Comment", text }),
@@ -315,12 +315,12 @@ export const channelItems = <IE = never>(
 export const decode: {
   (options?: Options): <E, R>(self: Stream.Stream<string | Uint8Array, E, R>) => Stream.Stream<
     Message.Received,
-    E | ParseError,
+    E | SseParseError,
     R
   >
   <E, R>(self: Stream.Stream<string | Uint8Array, E, R>, options?: Options): Stream.Stream<
     Message.Received,
-    E | ParseError,
+    E | SseParseError,
     R
   >
 } = dual(
@@ -347,10 +347,10 @@ export const decode: {
 export const decodeItems: {
   (options?: Options): <E, R>(self: Stream.Stream<string | Uint8Array, E, R>) => Stream.Stream<
     Item,
-    E | ParseError,
+    E | SseParseError,
     R
   >
-  <E, R>(self: Stream.Stream<string | Uint8Array, E, R>, options?: Options): Stream.Stream<Item, E | ParseError, R>
+  <E, R>(self: Stream.Stream<string | Uint8Array, E, R>, options?: Options): Stream.Stream<Item, E | SseParseError, R>
 } = dual(
   isStream,
   <E, R>(self: Stream.Stream<string | Uint8Array, E, R>, options?: Options) =>

@@ -2,15 +2,19 @@
  * The SSE server: a service, provided by a Layer, that keeps every connected event source under an id the app
  * chooses (a user id, a session id) and sends messages and typed events to one source or to all of them.
  *
- * Each connection is a scoped, bounded queue of encoded frames. On Node, a send or broadcast writes a frame into
- * the response within the call while the socket keeps up; when it pushes back, frames wait in the queue (where
- * the slow-consumer policy applies) and a writer fiber moves them in batches. On other platforms the response
- * body is a Stream fed by the queue. A heartbeat fiber in the connection's scope fills silences with comments; a slow consumer never stalls the others; closing
- * the Layer's scope ends every response, after a `retry:` with jitter. When a `History` is provided, every
- * message is recorded and a reconnecting client is first sent what it missed.
+ * The server is a hub (registry, limits, fan-out, heartbeats, shutdown) and writers that move frames to clients.
+ * Every connection belongs to the server's scope and has a bounded queue for when its client reads slowly. With
+ * `effect-sse/SseServer/Node` provided, a Node HTTP/1.1 connection outlives its handler: the head goes out
+ * through Node's response, the socket is taken over, and sends write to it within the call while it keeps up.
+ * Everywhere else the response body is a Stream fed by the queue. One fiber per server fills silences with
+ * heartbeat comments; a slow consumer never stalls the others; closing the Layer's scope ends every response,
+ * after a `retry:` with jitter. A server given `history` options records every message in its own log of the
+ * `History` store (which its Layer then requires), delivers it in the log's order, and first sends a reconnecting
+ * client what it missed.
  *
  * @since 0.1.0
  */
+import type * as Headers from "@effect/platform/Headers"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as Config from "effect/Config"
@@ -101,19 +105,59 @@ export interface Options {
    * that thousands of clients do not reconnect in the same instant. Default 5 seconds.
    */
   readonly shutdownJitter?: Duration.DurationInput | undefined
-  /** Names the server in metrics (`sse_server` label) and spans. Default `"default"`. */
+  /**
+   * Names the server in metrics (`sse_server` label) and spans, and its log in a history store: servers that
+   * share a store need names of their own. Default `"default"`.
+   */
   readonly name?: string | undefined
+}
+
+/**
+ * How a server keeps its history, in the `History` store its Layer then requires.
+ *
+ * Every message goes through the server's log (named by the server's `name`): it is recorded, then delivered to
+ * the connections in the log's order. A send fails (reason `History`) before anything was delivered when the
+ * store cannot record it, and succeeds otherwise.
+ *
+ * @example
+ * ```ts
+ * import { Context, Data, Layer } from "effect"
+ * import { History, SseServer } from "effect-sse"
+ *
+ * type UserId = { readonly org: number; readonly user: string }
+ * class Notices extends Context.Tag("app/Notices")<Notices, SseServer.SseServer<UserId>>() {}
+ *
+ * const NoticesLive = SseServer.layer(Notices, {
+ *   name: "notices",
+ *   // Ids are compared with Equal in the registry; in the store, private entries are filed under this key.
+ *   history: { key: History.jsonKey }
+ * }).pipe(Layer.provide(History.layerMemory()))
+ *
+ * const ada: UserId = Data.struct({ org: 1, user: "ada" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HistoryOptions<Id> {
+  /**
+   * The key under which the store files messages sent to an id. It must tell ids apart exactly as `Equal` does:
+   * two ids that are not equal must never share a key (`String` on a union of numbers and strings, or on
+   * objects, would). `(id) => id` for string ids; `History.jsonKey` for numbers, mixed and structured ids.
+   */
+  readonly key: (id: Id) => string
 }
 
 /**
  * Why a send did not reach a connection.
  *
  * - `Encode`: the message or typed payload could not be encoded (the cause says why); nothing was written.
- * - `Closed`: the connection was closed.
+ * - `Closed`: the connection is closed or closing: its client left, it was closed, replaced, or aborted. Sends
+ *   fail with this reason, whatever the slow-consumer policy, as soon as the connection is gone.
  * - `Dropped`: the slow-consumer policy dropped the frame.
  * - `SlowConsumer`: the queue stayed full for `sendTimeout`; the connection was closed.
- * - `History`: the message was delivered to this process's sources, but the history (e.g. Redis) could not
- *   record it, so other processes and later replays do not have it. The cause is the `HistoryError`.
+ * - `History`: the server's history (e.g. Redis) could not record the message, so it was delivered to no one,
+ *   here or elsewhere: a retry cannot deliver it twice. The cause is the `HistoryError`.
  *
  * @example
  * ```ts
@@ -166,7 +210,10 @@ export interface Source<Id> {
    * replayed; the client was sent `SseEvent.ReplayGap`, and the app may send a fresh snapshot). Needs a history.
    */
   readonly resume: History.Resume
-  /** Whether the response is still open. */
+  /**
+   * Whether the response is still open: false as soon as the client is gone (its socket closed), the source was
+   * closed or replaced, or the server shut it down. From then on every send fails with reason `Closed`.
+   */
   readonly isConnected: Effect.Effect<boolean>
   /** Sends one message. On a full queue the sender waits (see `SlowConsumerPolicy`). */
   readonly send: (message: Message.Message) => Effect.Effect<void, SseServerError>
@@ -186,13 +233,52 @@ export interface Source<Id> {
  */
 export interface ServerEvent<Id, A, R> {
   /**
-   * Sends to every source. Given a value, it is encoded once and the same bytes go to every connection; given a
-   * function of the source's id and last event id, each source gets its own payload.
+   * Sends to every source. Given a value, it is encoded once and the same bytes go to every connection (on every
+   * process, with a shared history).
+   *
+   * Given a function of an id and its last event id, each id **connected to this process** gets its own payload
+   * (computed once per id, from its newest connection): the function runs here, so ids connected to other
+   * processes get nothing. With a history, the payloads are recorded in one append, as private entries of their
+   * ids, so they are replayed to a reconnecting client on any process.
    */
   readonly send: (
     payload: A | ((id: Id, lastEventId: string) => A),
     options?: SseEvent.EncodeOptions
   ) => Effect.Effect<void, SseServerError, R>
+}
+
+/**
+ * Options of one connection.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Message, type SseServer } from "effect-sse"
+ *
+ * declare const sse: SseServer.SseServer<string>
+ *
+ * const route = sse.connect("ada", {
+ *   headers: { "access-control-allow-origin": "https://app.example" },
+ *   // Runs before any live frame reaches the new source: greet it, or send it a snapshot.
+ *   onOpen: (source) => source.send(Message.make({ event: "welcome", data: String(source.id) }))
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ConnectOptions<Id, E = never, R = never> {
+  /**
+   * Runs once the source is registered, before live frames flow to it: what it sends (a greeting, a snapshot)
+   * goes out right after the opening `retry:` and any replay, and the broadcasts and sends made meanwhile follow,
+   * in order. When it fails or is interrupted, the source is closed and `connect` fails with its error.
+   */
+  readonly onOpen?: ((source: Source<Id>) => Effect.Effect<void, E, R>) | undefined
+  /**
+   * Headers added to the event stream's response (e.g. CORS). On the Node fast path the head is sent inside
+   * `connect`, so headers that middleware adds to the returned response do not reach the client: give them here.
+   */
+  readonly headers?: Headers.Input | undefined
 }
 
 /**
@@ -203,12 +289,21 @@ export interface SseServer<Id> {
   readonly [TypeId]: TypeId
   /**
    * Registers the current request as the source `id` and returns the response that streams it (the seed's
-   * `NewSource`). Everything the connection holds belongs to the request's scope. Past a connection limit, or
-   * during shutdown, the response is a `503` with `Retry-After`.
+   * `NewSource`). `options.onOpen` is given the new source before live frames flow to it. The connection belongs
+   * to the server, not to the request: closing the server's scope ends it.
+   *
+   * With `effect-sse/SseServer/Node` provided, an HTTP/1.1 request on Node is taken over: the head and the
+   * opening frames go out inside `connect`, and the response returned is an empty `200` with the stream's
+   * headers: what middleware, logs and the request span see, while the stream goes on outside the handler (its
+   * own `SseServer.connection` span covers its life). Otherwise the response streams the body.
+   *
+   * Past a connection limit, during shutdown, or for a request pipelined behind another response on its socket
+   * (which Node would never report as gone), the response is a `503` with `Retry-After` and nothing registers.
    */
-  readonly connect: (
-    id: Id
-  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest | Scope.Scope>
+  readonly connect: <E = never, R = never>(
+    id: Id,
+    options?: ConnectOptions<Id, E, R>
+  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | HttpServerRequest.HttpServerRequest | Scope.Scope>
   /** The newest open connection of an id (the seed's `Get`). */
   readonly get: (id: Id) => Effect.Effect<Option.Option<Source<Id>>>
   /** Every open connection of an id. */
@@ -217,7 +312,10 @@ export interface SseServer<Id> {
   readonly size: Effect.Effect<number>
   /** Every open connection (the seed's `Range`). */
   readonly sources: Effect.Effect<ReadonlyArray<Source<Id>>>
-  /** Sends a message to every connection of an id; true when at least one took it. */
+  /**
+   * Sends a message to every connection of an id; true when at least one took it. With a history, the message
+   * is recorded for the id and reaches its connections on every process; true when one is open on this one.
+   */
   readonly send: (id: Id, message: Message.Message) => Effect.Effect<boolean, SseServerError>
   /** Sends a message to every connection, encoded once. */
   readonly broadcast: (message: Message.Message) => Effect.Effect<void, SseServerError>
@@ -228,47 +326,67 @@ export interface SseServer<Id> {
 }
 
 /**
- * Builds a server whose lifetime is the current scope: closing it ends every response.
+ * Builds a server whose lifetime is the current scope: closing it ends every response. Given `history` options,
+ * it opens its log in the `History` store, which it then requires.
  *
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Message, SseServer } from "effect-sse"
+ * import { History, Message, SseServer } from "effect-sse"
  *
  * const program = Effect.gen(function*() {
  *   const sse = yield* SseServer.make<number>({ retry: "3 seconds", keepAlive: "15 seconds" })
  *   yield* sse.broadcast(Message.make({ data: "hello" }))
- * }).pipe(Effect.scoped)
+ *   const recorded = yield* SseServer.make<string>({ name: "chat", history: { key: (id) => id } })
+ *   yield* recorded.send("ada", Message.make({ data: "replayed to ada if she reconnects" }))
+ * }).pipe(Effect.scoped, Effect.provide(History.layerMemory()))
  * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: <Id>(options?: Options) => Effect.Effect<SseServer<Id>, never, Scope.Scope> = internal.make
+export const make: {
+  <Id>(
+    options: Options & { readonly history: HistoryOptions<Id> }
+  ): Effect.Effect<SseServer<Id>, never, Scope.Scope | History.History>
+  <Id>(options?: Options): Effect.Effect<SseServer<Id>, never, Scope.Scope>
+} = internal.make as never
 
 /**
- * A Layer for a server under the app's own tag. An app can run several servers, each under its own tag.
+ * A Layer for a server under the app's own tag. An app can run several servers, each under its own tag (and,
+ * with a history, its own `name`).
  *
  * @example
  * ```ts
- * import { Context } from "effect"
- * import { SseServer } from "effect-sse"
+ * import { Context, Layer } from "effect"
+ * import { History, SseServer } from "effect-sse"
  *
  * class Notifications extends Context.Tag("app/Notifications")<Notifications, SseServer.SseServer<number>>() {}
+ * class Chat extends Context.Tag("app/Chat")<Chat, SseServer.SseServer<string>>() {}
  *
  * const NotificationsLive = SseServer.layer(Notifications, { retry: "3 seconds", keepAlive: "15 seconds" })
+ * // Layer<Chat, never, History.History>: the store is a visible requirement.
+ * const ChatLive = SseServer.layer(Chat, { name: "chat", history: { key: (id) => id } })
+ * const AppLive = Layer.mergeAll(NotificationsLive, ChatLive).pipe(Layer.provide(History.layerMemory()))
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = <Self, Id>(
+export const layer: {
+  <Self, Id>(
+    tag: Context.Tag<Self, SseServer<Id>>,
+    options: Options & { readonly history: HistoryOptions<Id> }
+  ): Layer.Layer<Self, never, History.History>
+  <Self, Id>(tag: Context.Tag<Self, SseServer<Id>>, options?: Options): Layer.Layer<Self>
+} = (<Self, Id>(
   tag: Context.Tag<Self, SseServer<Id>>,
-  options?: Options
-): Layer.Layer<Self> => Layer.scoped(tag, make<Id>(options))
+  options?: Options & { readonly history?: HistoryOptions<Id> | undefined }
+): Layer.Layer<Self, never, History.History> => Layer.scoped(tag, internal.make<Id>(options))) as never
 
 /**
- * A Layer reading the options from Effect `Config`.
+ * A Layer reading the options from Effect `Config`; the history options, which hold a function, are given
+ * beside them.
  *
  * @example
  * ```ts
@@ -282,15 +400,29 @@ export const layer = <Self, Id>(
  *   keepAlive: Config.duration("SSE_KEEP_ALIVE").pipe(Config.withDefault("15 seconds")),
  *   bufferCapacity: Config.integer("SSE_BUFFER").pipe(Config.withDefault(256))
  * })
+ * // With a history (requires History.History):
+ * const RecordedLive = SseServer.layerConfig(Events, { name: Config.succeed("events") }, { key: (id) => id })
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = <Self, Id>(
+export const layerConfig: {
+  <Self, Id>(
+    tag: Context.Tag<Self, SseServer<Id>>,
+    options: Config.Config.Wrap<Options>,
+    history: HistoryOptions<Id>
+  ): Layer.Layer<Self, ConfigError.ConfigError, History.History>
+  <Self, Id>(
+    tag: Context.Tag<Self, SseServer<Id>>,
+    options: Config.Config.Wrap<Options>
+  ): Layer.Layer<Self, ConfigError.ConfigError>
+} = (<Self, Id>(
   tag: Context.Tag<Self, SseServer<Id>>,
-  options: Config.Config.Wrap<Options>
-): Layer.Layer<Self, ConfigError.ConfigError> => Layer.scoped(tag, internal.makeConfig<Id>(options))
+  options: Config.Config.Wrap<Options>,
+  history?: HistoryOptions<Id>
+): Layer.Layer<Self, ConfigError.ConfigError, History.History> =>
+  Layer.scoped(tag, internal.makeConfig<Id>(options, history))) as never
 
 /**
  * The SSE endpoint as an Effect, for a route handler: reads the server from its tag and connects the current
@@ -317,13 +449,14 @@ export const layerConfig = <Self, Id>(
  * @since 0.1.0
  * @category routes
  */
-export const connect: <Self, Id>(
+export const connect: <Self, Id, E = never, R = never>(
   tag: Context.Tag<Self, SseServer<Id>>,
-  id: Id
+  id: Id,
+  options?: ConnectOptions<Id, E, R>
 ) => Effect.Effect<
   HttpServerResponse.HttpServerResponse,
-  never,
-  Self | HttpServerRequest.HttpServerRequest | Scope.Scope
+  E,
+  R | Self | HttpServerRequest.HttpServerRequest | Scope.Scope
 > = internal.connect
 
 /**
@@ -345,13 +478,14 @@ export const connect: <Self, Id>(
  * @since 0.1.0
  * @category routes
  */
-export const handler: <Self, Id, E, R>(
+export const handler: <Self, Id, E, R, E2 = never, R2 = never>(
   tag: Context.Tag<Self, SseServer<Id>>,
-  id: Effect.Effect<Id, E, R>
+  id: Effect.Effect<Id, E, R>,
+  options?: ConnectOptions<Id, E2, R2>
 ) => Effect.Effect<
   HttpServerResponse.HttpServerResponse,
-  E,
-  R | Self | HttpServerRequest.HttpServerRequest | Scope.Scope
+  E | E2,
+  R | R2 | Self | HttpServerRequest.HttpServerRequest | Scope.Scope
 > = internal.handler
 
 /**

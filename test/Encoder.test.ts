@@ -89,7 +89,7 @@ describe("Encoder", () => {
 })
 
 describe("Encoder: injection is refused with a typed error", () => {
-  const cases: Array<[string, Message.MessageInput, Encoder.EncodeError["reason"]]> = [
+  const cases: Array<[string, Message.MessageInput, Encoder.SseEncodeError["reason"]]> = [
     ["an LF in the event name", { data: "x", event: "a\ndata: injected" }, "LineBreakInEvent"],
     ["a CR in the event name", { data: "x", event: "a\rdata: injected" }, "LineBreakInEvent"],
     ["a CRLF in the event name", { data: "x", event: "a\r\ndata: injected" }, "LineBreakInEvent"],
@@ -103,7 +103,7 @@ describe("Encoder: injection is refused with a typed error", () => {
       const result = Encoder.encode(Message.make(input))
       assert.isTrue(Either.isLeft(result))
       if (Either.isLeft(result)) {
-        expect(result.left).toBeInstanceOf(Encoder.EncodeError)
+        expect(result.left).toBeInstanceOf(Encoder.SseEncodeError)
         expect(result.left._tag).toBe("SseEncodeError")
         expect(result.left.reason).toBe(reason)
         expect(result.left.message).toContain(reason)

@@ -1,16 +1,27 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Fiber, Layer, Option, Stream, TestClock } from "effect"
-import { History, Message, SseClient, SseEvent, SseServer } from "effect-sse"
+import { History, Message, SseClient, SseEvent } from "effect-sse"
 import { connect, eventually, listen, serve } from "./utils/http.js"
-import { eventsRoute } from "./utils/sse.js"
+import { eventsRoute, makeServer } from "./utils/sse.js"
 
 const data = (entries: ReadonlyArray<History.Entry>) => entries.map((entry) => entry.message.data)
 
+/** A log of a fresh in-memory store, and what it delivered. */
+const memoryLog = (options?: History.MemoryOptions) =>
+  Effect.gen(function*() {
+    const store = yield* History.makeMemory(options)
+    const delivered: Array<History.Entry> = []
+    const log = yield* store.open("test", { onEntry: (entry) => delivered.push(entry), onGap: () => {} })
+    const append = (target: string | undefined, message: Message.Message) =>
+      Effect.map(log.append([{ target, message }]), ([entry]) => entry!)
+    return { log, store, delivered, append, since: log.since }
+  })
+
 describe("History: in memory", () => {
-  it.effect("gives messages without an id increasing ids, and keeps the app's own", () =>
+  it.scoped("gives messages without an id increasing ids, and keeps the app's own", () =>
     Effect.gen(function*() {
-      const history = yield* History.makeMemory()
+      const history = yield* memoryLog()
       const a = yield* history.append(undefined, Message.make({ data: "a" }))
       const b = yield* history.append(undefined, Message.make({ data: "b", id: "mine" }))
       const c = yield* history.append(undefined, Message.make({ data: "c" }))
@@ -18,9 +29,9 @@ describe("History: in memory", () => {
       expect(new TextDecoder().decode(c.frame)).toBe("data:c\nid:3\n\n")
     }))
 
-  it.effect("replays what came after an id: server-wide entries and those for the reconnecting id only", () =>
+  it.scoped("replays what came after an id: server-wide entries and those for the reconnecting id only", () =>
     Effect.gen(function*() {
-      const history = yield* History.makeMemory()
+      const history = yield* memoryLog()
       yield* history.append(undefined, Message.make({ data: "all 1" }))
       yield* history.append("ada", Message.make({ data: "for ada" }))
       yield* history.append("bob", Message.make({ data: "for bob" }))
@@ -33,9 +44,9 @@ describe("History: in memory", () => {
       expect(fromApp.entries).toEqual([])
     }))
 
-  it.effect("an id pushed out by maxEntries has expired; one never handed out is unknown", () =>
+  it.scoped("an id pushed out by maxEntries has expired; one never handed out is unknown", () =>
     Effect.gen(function*() {
-      const history = yield* History.makeMemory({ maxEntries: 3 })
+      const history = yield* memoryLog({ maxEntries: 3 })
       for (let i = 1; i <= 5; i++) yield* history.append(undefined, Message.make({ data: String(i) }))
       expect(yield* history.since("1", "a")).toEqual({ _tag: "Gap", reason: "Expired" })
       expect(yield* history.since("99", "a")).toEqual({ _tag: "Gap", reason: "Unknown" })
@@ -45,9 +56,9 @@ describe("History: in memory", () => {
       expect(data(replay.entries)).toEqual(["4", "5"])
     }))
 
-  it.effect("entries older than maxAge expire, by the clock", () =>
+  it.scoped("entries older than maxAge expire, by the clock", () =>
     Effect.gen(function*() {
-      const history = yield* History.makeMemory({ maxAge: "1 minute" })
+      const history = yield* memoryLog({ maxAge: "1 minute" })
       yield* history.append(undefined, Message.make({ data: "old" }))
       yield* TestClock.adjust("45 seconds")
       yield* history.append(undefined, Message.make({ data: "newer" }))
@@ -58,9 +69,9 @@ describe("History: in memory", () => {
       expect(replay.entries).toEqual([])
     }))
 
-  it.effect("with assignIds: false, messages keep no id and only the app's ids resume", () =>
+  it.scoped("with assignIds: false, messages keep no id and only the app's ids resume", () =>
     Effect.gen(function*() {
-      const history = yield* History.makeMemory({ assignIds: false })
+      const history = yield* memoryLog({ assignIds: false })
       const a = yield* history.append(undefined, Message.make({ data: "a" }))
       yield* history.append(undefined, Message.make({ data: "b", id: "b" }))
       yield* history.append(undefined, Message.make({ data: "c" }))
@@ -75,10 +86,12 @@ describe("History: in memory", () => {
 /** An in-memory history that answers replays late, as a remote store does: live frames arrive meanwhile. */
 const slowHistory = Layer.effect(
   History.History,
-  Effect.map(History.makeMemory({ maxEntries: 10_000 }), (history) => ({
-    ...history,
-    since: (lastEventId: string, target: string) =>
-      Effect.zipRight(Effect.sleep("5 millis"), history.since(lastEventId, target))
+  Effect.map(History.makeMemory({ maxEntries: 10_000 }), (store): History.Service => ({
+    open: (namespace, subscriber) =>
+      Effect.map(store.open(namespace, subscriber), (log) => ({
+        ...log,
+        since: (lastEventId, target) => Effect.zipRight(Effect.sleep("5 millis"), log.since(lastEventId, target))
+      }))
   }))
 )
 
@@ -87,7 +100,9 @@ const startWithHistory = (options: History.MemoryOptions = {}, layer = History.l
   Effect.gen(function*() {
     const { server, url } = yield* listen
     const history = yield* Layer.build(layer)
-    const sse = yield* SseServer.make<string>({ retry: "5 millis" }).pipe(Effect.provide(history))
+    const sse = yield* makeServer<string>({ retry: "5 millis", history: { key: (id) => id } }).pipe(
+      Effect.provide(history)
+    )
     yield* serve(server, eventsRoute(sse))
     return { sse, url }
   })
@@ -194,6 +209,7 @@ describe("SseServer with a history: reconnects with Last-Event-ID", () => {
       const total = 1000
       const client = yield* SseClient.get(`${url}/events/a`, {
         retry: "1 millis",
+        minDelay: "1 millis",
         reconnect: SseClient.defaultSchedule({ jitter: 0 })
       }).pipe(
         Stream.take(total),

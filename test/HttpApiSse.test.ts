@@ -37,6 +37,7 @@ import {
   TestClock
 } from "effect"
 import { Encoder, History, HttpApiSse, Message, SseClient, SseEvent, SseServer } from "effect-sse"
+import * as SseServerNode from "effect-sse/SseServer/Node"
 import * as Http from "node:http"
 import * as Example from "../examples/api.js"
 import { connect, eventually } from "./utils/http.js"
@@ -105,7 +106,9 @@ interface Observed {
   released: number
 }
 
-const serveApi = (options: { readonly holdSecondLive?: Deferred.Deferred<void> } = {}) =>
+const serveApi = (
+  options: { readonly holdSecondLive?: Deferred.Deferred<void>; readonly fastPath?: boolean } = {}
+) =>
   Effect.gen(function*() {
     const observed: Observed = { authAttempts: [], lastEventIds: [], released: 0 }
     const AuthorizationLive = Layer.succeed(Authorization, {
@@ -172,14 +175,18 @@ const serveApi = (options: { readonly holdSecondLive?: Deferred.Deferred<void> }
       Layer.provide(AiLive),
       Layer.provide(AuthorizationLive)
     )
+    // The rooms' server, with a history, on the portable Stream body or on the Node fast path.
+    const RoomsServerLive = SseServer.layer(Rooms, { retry: "10 millis", history: { key: String } }).pipe(
+      Layer.provide(History.layerMemory()),
+      Layer.provide(options.fastPath === true ? SseServerNode.layer : Layer.empty)
+    )
     const ServerLive = HttpApiBuilder.serve().pipe(
       Layer.provide(HttpApiBuilder.middlewareCors()),
       Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
       Layer.provide(HttpApiSwagger.layer({ path: "/swagger" })),
       Layer.provide(ApiLive),
-      Layer.provideMerge(SseServer.layer(Rooms, { retry: "10 millis" }).pipe(Layer.provide(History.layerMemory()))),
-      Layer.provideMerge(NodeHttpServer.layer(() =>
-        Http.createServer(), { port: 0, host: "127.0.0.1" }))
+      Layer.provideMerge(RoomsServerLive),
+      Layer.provideMerge(NodeHttpServer.layer(Http.createServer, { port: 0, host: "127.0.0.1" }))
     )
     const context = yield* Layer.build(ServerLive)
     const address = Context.get(context, HttpServer.HttpServer).address
@@ -462,113 +469,6 @@ describe("HttpApiSse: serving and consuming over real sockets", () => {
       expect(tokens).toEqual(["typed", "events", "everywhere"])
     }).pipe(Effect.provide(NodeHttpClient.layer)))
 
-  it.scopedLive("with ReplayGap declared, a Last-Event-ID the history does not know arrives as a typed gap first", () =>
-    Effect.gen(function*() {
-      const { rooms, url } = yield* serveApi()
-      const client = yield* makeClient(url, "secret")
-      const fiber = yield* client.rooms.live({ path: { room: "lobby" } }, { ...fast, lastEventId: "nope" }).pipe(
-        Stream.take(2),
-        Stream.runCollect,
-        Effect.map(Chunk.toReadonlyArray),
-        Effect.fork
-      )
-      yield* eventually("the connection", Effect.map(rooms.size, (n) => n === 1))
-      yield* rooms.event(Chat).send({ from: "bob", text: "fresh" })
-      const [gap, next] = yield* fiber.await.pipe(Effect.flatten)
-      assert(gap?._tag === "ReplayGap")
-      expect(gap.data).toEqual({ lastEventId: "nope", reason: "Unknown" })
-      expect(next?.data).toEqual({ from: "bob", text: "fresh" })
-    }).pipe(Effect.provide(NodeHttpClient.layer)))
-
-  it.scopedLive("the group's auth middleware answers an unauthenticated connect with 401; the client does not retry", () =>
-    Effect.gen(function*() {
-      const { observed, rooms, url } = yield* serveApi()
-      const client = yield* makeClient(url)
-      const states: Array<SseClient.ConnectionState["_tag"]> = []
-      const error = yield* client.rooms.live({ path: { room: "lobby" } }, {
-        ...fast,
-        onState: (state) => Effect.sync(() => states.push(state._tag))
-      }).pipe(Stream.runDrain, Effect.flip)
-      // The middleware's declared failure, decoded from the 401 as HttpApiClient decodes it.
-      assert(error instanceof HttpApiError.Unauthorized, `expected Unauthorized, got ${String(error)}`)
-      expect(states).toEqual(["Connecting", "Closed"])
-      expect(observed.authAttempts).toEqual([""])
-      expect(observed.lastEventIds).toEqual([])
-      expect(yield* rooms.size).toBe(0)
-      // The wrong token is refused the same way.
-      const wrong = yield* makeClient(url, "guess")
-      const refused = yield* wrong.rooms.live({ path: { room: "lobby" } }, fast).pipe(Stream.runDrain, Effect.flip)
-      expect(refused).toBeInstanceOf(HttpApiError.Unauthorized)
-      expect(observed.authAttempts).toEqual(["", "guess"])
-    }).pipe(Effect.provide(NodeHttpClient.layer)))
-
-  it.scopedLive("a connected SseServer source sends typed events; failSource fails the client's stream typed", () =>
-    Effect.gen(function*() {
-      const { observed, rooms, url } = yield* serveApi()
-      const client = yield* makeClient(url, "secret")
-      const seen: Array<unknown> = []
-      const fiber = yield* client.rooms.live({ path: { room: "lobby" } }, fast).pipe(
-        Stream.runForEach((event) => Effect.sync(() => seen.push(event.data))),
-        Effect.flip,
-        Effect.fork
-      )
-      yield* eventually("the connection", Effect.map(rooms.size, (n) => n === 1))
-      const source = Option.getOrThrow(yield* rooms.get("lobby"))
-      yield* source.event(Chat).send({ from: "bob", text: "hi" })
-      yield* eventually("the chat", Effect.sync(() => seen.length === 1))
-      yield* HttpApiSse.failSource(RoomEvents, source, new RoomClosed({ room: "lobby" }))
-      const error = yield* fiber.await.pipe(Effect.flatten)
-      assert(error instanceof RoomClosed)
-      expect(seen).toEqual([{ from: "bob", text: "hi" }])
-      expect(observed.lastEventIds).toEqual([""])
-    }).pipe(Effect.provide(NodeHttpClient.layer)))
-
-  it.scopedLive("endSource ends the client's stream without a reconnect; a plain close makes it reconnect", () =>
-    Effect.gen(function*() {
-      const { observed, rooms, url } = yield* serveApi()
-      const client = yield* makeClient(url, "secret")
-      const fiber = yield* client.rooms.live({ path: { room: "lobby" } }, fast).pipe(Stream.runDrain, Effect.fork)
-      yield* eventually("the connection", Effect.map(rooms.size, (n) => n === 1))
-      yield* Option.getOrThrow(yield* rooms.get("lobby")).close
-      yield* eventually("the reconnection", Effect.sync(() => observed.lastEventIds.length === 2))
-      yield* eventually("the connection", Effect.map(rooms.size, (n) => n === 1))
-      yield* HttpApiSse.endSource(Option.getOrThrow(yield* rooms.get("lobby")))
-      yield* fiber.await.pipe(Effect.flatten)
-      expect(observed.lastEventIds).toHaveLength(2)
-    }).pipe(Effect.provide(NodeHttpClient.layer)))
-
-  it.scopedLive("a reconnect resumes from Last-Event-ID through the typed client: missed events are replayed", () =>
-    Effect.gen(function*() {
-      const hold = yield* Deferred.make<void>()
-      const { observed, rooms, url } = yield* serveApi({ holdSecondLive: hold })
-      const client = yield* makeClient(url, "secret")
-      const seen: Array<[string, string]> = []
-      const fiber = yield* client.rooms.live({ path: { room: "lobby" } }, fast).pipe(
-        Stream.take(4),
-        Stream.runForEach((event) =>
-          Effect.sync(() =>
-            seen.push([event._tag === "Chat" ? event.data.text : event._tag, event.message.lastEventId])
-          )
-        ),
-        Effect.fork
-      )
-      yield* eventually("the connection", Effect.map(rooms.size, (n) => n === 1))
-      const chat = rooms.event(Chat)
-      yield* chat.send({ from: "bob", text: "one" })
-      yield* chat.send({ from: "bob", text: "two" })
-      yield* eventually("two chats", Effect.sync(() => seen.length === 2))
-      // The connection drops; while the client is away (its second request held), two more are sent.
-      yield* Option.getOrThrow(yield* rooms.get("lobby")).close
-      yield* eventually("the reconnection", Effect.sync(() => observed.lastEventIds.length === 2))
-      yield* chat.send({ from: "bob", text: "three" })
-      yield* chat.send({ from: "bob", text: "four" })
-      yield* Deferred.succeed(hold, void 0)
-      yield* fiber.await.pipe(Effect.flatten)
-      expect(seen.map(([text]) => text)).toEqual(["one", "two", "three", "four"])
-      const [, secondId] = seen[1]!
-      expect(observed.lastEventIds).toEqual(["", secondId])
-    }).pipe(Effect.provide(NodeHttpClient.layer)))
-
   it.scopedLive("a one-off stream opens with retry:, sends heartbeats while idle and the event-stream headers", () =>
     Effect.gen(function*() {
       const { url } = yield* serveApi()
@@ -608,17 +508,6 @@ describe("HttpApiSse: serving and consuming over real sockets", () => {
       }
     }))
 
-  it.scopedLive("HttpApiBuilder.middlewareCors applies to a connected SseServer stream too", () =>
-    Effect.gen(function*() {
-      const { url } = yield* serveApi()
-      const raw = yield* connect(`${url}/rooms/lobby/live`, {
-        headers: { authorization: "Bearer secret", origin: "http://example.test" }
-      })
-      expect(raw.status).toBe(200)
-      expect(raw.headers["content-type"]).toBe("text/event-stream; charset=utf-8")
-      expect(raw.headers["access-control-allow-origin"]).toBe("*")
-    }))
-
   it.scopedLive("a request whose own input does not encode fails the client's stream with a ParseError", () =>
     Effect.gen(function*() {
       const { observed, url } = yield* serveApi()
@@ -632,6 +521,133 @@ describe("HttpApiSse: serving and consuming over real sockets", () => {
       expect(observed.lastEventIds).toEqual([])
     }).pipe(Effect.provide(NodeHttpClient.layer)))
 })
+
+for (const fastPath of [false, true]) {
+  describe(`HttpApiSse: connected to an SseServer, ${fastPath ? "on the Node fast path" : "with a Stream body"}`, () => {
+    it.scopedLive("with ReplayGap declared, a Last-Event-ID the history does not know arrives as a typed gap first", () =>
+      Effect.gen(function*() {
+        const { rooms, url } = yield* serveApi({ fastPath })
+        const client = yield* makeClient(url, "secret")
+        const fiber = yield* client.rooms.live({ path: { room: "lobby" } }, { ...fast, lastEventId: "nope" }).pipe(
+          Stream.take(2),
+          Stream.runCollect,
+          Effect.map(Chunk.toReadonlyArray),
+          Effect.fork
+        )
+        yield* eventually("the connection", Effect.map(rooms.size, (n) => n === 1))
+        yield* rooms.event(Chat).send({ from: "bob", text: "fresh" })
+        const [gap, next] = yield* fiber.await.pipe(Effect.flatten)
+        assert(gap?._tag === "ReplayGap")
+        expect(gap.data).toEqual({ lastEventId: "nope", reason: "Unknown" })
+        expect(next?.data).toEqual({ from: "bob", text: "fresh" })
+      }).pipe(Effect.provide(NodeHttpClient.layer)))
+
+    it.scopedLive("the group's auth middleware answers an unauthenticated connect with 401; the client does not retry", () =>
+      Effect.gen(function*() {
+        const { observed, rooms, url } = yield* serveApi({ fastPath })
+        const client = yield* makeClient(url)
+        const states: Array<SseClient.ConnectionState["_tag"]> = []
+        const error = yield* client.rooms.live({ path: { room: "lobby" } }, {
+          ...fast,
+          onState: (state) => Effect.sync(() => states.push(state._tag))
+        }).pipe(Stream.runDrain, Effect.flip)
+        // The middleware's declared failure, decoded from the 401 as HttpApiClient decodes it.
+        assert(error instanceof HttpApiError.Unauthorized, `expected Unauthorized, got ${String(error)}`)
+        expect(states).toEqual(["Connecting", "Closed"])
+        expect(observed.authAttempts).toEqual([""])
+        expect(observed.lastEventIds).toEqual([])
+        expect(yield* rooms.size).toBe(0)
+        // The wrong token is refused the same way.
+        const wrong = yield* makeClient(url, "guess")
+        const refused = yield* wrong.rooms.live({ path: { room: "lobby" } }, fast).pipe(Stream.runDrain, Effect.flip)
+        expect(refused).toBeInstanceOf(HttpApiError.Unauthorized)
+        expect(observed.authAttempts).toEqual(["", "guess"])
+      }).pipe(Effect.provide(NodeHttpClient.layer)))
+
+    it.scopedLive("a connected SseServer source sends typed events; failSource fails the client's stream typed", () =>
+      Effect.gen(function*() {
+        const { observed, rooms, url } = yield* serveApi({ fastPath })
+        const client = yield* makeClient(url, "secret")
+        const seen: Array<unknown> = []
+        const fiber = yield* client.rooms.live({ path: { room: "lobby" } }, fast).pipe(
+          Stream.runForEach((event) => Effect.sync(() => seen.push(event.data))),
+          Effect.flip,
+          Effect.fork
+        )
+        yield* eventually("the connection", Effect.map(rooms.size, (n) => n === 1))
+        const source = Option.getOrThrow(yield* rooms.get("lobby"))
+        yield* source.event(Chat).send({ from: "bob", text: "hi" })
+        yield* eventually("the chat", Effect.sync(() => seen.length === 1))
+        yield* HttpApiSse.failSource(RoomEvents, source, new RoomClosed({ room: "lobby" }))
+        const error = yield* fiber.await.pipe(Effect.flatten)
+        assert(error instanceof RoomClosed)
+        expect(seen).toEqual([{ from: "bob", text: "hi" }])
+        expect(observed.lastEventIds).toEqual([""])
+      }).pipe(Effect.provide(NodeHttpClient.layer)))
+
+    it.scopedLive("endSource ends the client's stream without a reconnect; a plain close makes it reconnect", () =>
+      Effect.gen(function*() {
+        const { observed, rooms, url } = yield* serveApi({ fastPath })
+        const client = yield* makeClient(url, "secret")
+        const fiber = yield* client.rooms.live({ path: { room: "lobby" } }, fast).pipe(Stream.runDrain, Effect.fork)
+        yield* eventually("the connection", Effect.map(rooms.size, (n) => n === 1))
+        yield* Option.getOrThrow(yield* rooms.get("lobby")).close
+        yield* eventually("the reconnection", Effect.sync(() => observed.lastEventIds.length === 2))
+        yield* eventually("the connection", Effect.map(rooms.size, (n) => n === 1))
+        yield* HttpApiSse.endSource(Option.getOrThrow(yield* rooms.get("lobby")))
+        yield* fiber.await.pipe(Effect.flatten)
+        expect(observed.lastEventIds).toHaveLength(2)
+      }).pipe(Effect.provide(NodeHttpClient.layer)))
+
+    it.scopedLive("a reconnect resumes from Last-Event-ID through the typed client: missed events are replayed", () =>
+      Effect.gen(function*() {
+        const hold = yield* Deferred.make<void>()
+        const { observed, rooms, url } = yield* serveApi({ holdSecondLive: hold, fastPath })
+        const client = yield* makeClient(url, "secret")
+        const seen: Array<[string, string]> = []
+        const fiber = yield* client.rooms.live({ path: { room: "lobby" } }, fast).pipe(
+          Stream.take(4),
+          Stream.runForEach((event) =>
+            Effect.sync(() =>
+              seen.push([event._tag === "Chat" ? event.data.text : event._tag, event.message.lastEventId])
+            )
+          ),
+          Effect.fork
+        )
+        yield* eventually("the connection", Effect.map(rooms.size, (n) => n === 1))
+        const chat = rooms.event(Chat)
+        yield* chat.send({ from: "bob", text: "one" })
+        yield* chat.send({ from: "bob", text: "two" })
+        yield* eventually("two chats", Effect.sync(() => seen.length === 2))
+        // The connection drops; while the client is away (its second request held), two more are sent.
+        yield* Option.getOrThrow(yield* rooms.get("lobby")).close
+        yield* eventually("the reconnection", Effect.sync(() => observed.lastEventIds.length === 2))
+        yield* chat.send({ from: "bob", text: "three" })
+        yield* chat.send({ from: "bob", text: "four" })
+        yield* Deferred.succeed(hold, void 0)
+        yield* fiber.await.pipe(Effect.flatten)
+        expect(seen.map(([text]) => text)).toEqual(["one", "two", "three", "four"])
+        const [, secondId] = seen[1]!
+        expect(observed.lastEventIds).toEqual(["", secondId])
+      }).pipe(Effect.provide(NodeHttpClient.layer)))
+
+    it.scopedLive(
+      fastPath
+        ? "on the fast path the head goes out inside connect: middlewareCors's headers do not reach the client"
+        : "HttpApiBuilder.middlewareCors's headers reach the client of a connected stream",
+      () =>
+        Effect.gen(function*() {
+          const { url } = yield* serveApi({ fastPath })
+          const raw = yield* connect(`${url}/rooms/lobby/live`, {
+            headers: { authorization: "Bearer secret", origin: "http://example.test" }
+          })
+          expect(raw.status).toBe(200)
+          expect(raw.headers["content-type"]).toBe("text/event-stream; charset=utf-8")
+          expect(raw.headers["access-control-allow-origin"]).toBe(fastPath ? undefined : "*")
+        })
+    )
+  })
+}
 
 describe("HttpApiSse: the example (npm run example:api)", () => {
   it.effect("its OpenAPI document is valid OpenAPI 3.2 and matches the snapshot checked in", () =>

@@ -265,7 +265,7 @@ describe("Parser: memory bound", () => {
 
   it("a line that never ends fails instead of growing without limit", () => {
     const parser = Parser.make({ onMessage: () => {} }, { maxEventSize: limit })
-    let error: Parser.ParseError | undefined
+    let error: Parser.SseParseError | undefined
     for (let i = 0; i < 1000 && error === undefined; i++) {
       error = parser.feed("yyyyyyyyyy")
       expect(parser.buffered).toBeLessThanOrEqual(limit)
@@ -349,7 +349,7 @@ describe("Parser: streams", () => {
       expect(retry).toEqual({ _tag: "Retry", retry: Duration.millis(500) })
     }))
 
-  it.effect("an oversized event fails the stream with ParseError after the events before it", () =>
+  it.effect("an oversized event fails the stream with SseParseError after the events before it", () =>
     Effect.gen(function*() {
       const collected: Array<string> = []
       const error = yield* Stream.make(`data: small\n\ndata: ${"x".repeat(64)}\n\n`).pipe(

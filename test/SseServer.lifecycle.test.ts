@@ -17,7 +17,7 @@ import {
 } from "effect"
 import { Message, SseServer } from "effect-sse"
 import { connect, eventually, listen, serve } from "./utils/http.js"
-import { eventsRoute, startServer } from "./utils/sse.js"
+import { eventsRoute, makeServer, startServer } from "./utils/sse.js"
 
 describe("SseServer: heartbeats", () => {
   it.scoped("a comment is written after keepAlive of silence, driven by the clock", () =>
@@ -105,7 +105,7 @@ describe("SseServer: shutdown", () => {
       const inner = yield* Scope.make()
       const { server, url } = yield* Scope.extend(listen, outer)
       const sse = yield* Scope.extend(
-        SseServer.make<string>({ retry: "1 second", shutdownJitter: "10 seconds" }),
+        makeServer<string>({ retry: "1 second", shutdownJitter: "10 seconds" }),
         inner
       )
       yield* Scope.extend(serve(server, eventsRoute(sse)), inner)
@@ -133,7 +133,7 @@ describe("SseServer: shutdown", () => {
       const inner = yield* Scope.make()
       const { server, url } = yield* Scope.extend(listen, outer)
       const sse = yield* Scope.extend(
-        SseServer.make<string>({ shutdownTimeout: "300 millis", bufferCapacity: 64 }),
+        makeServer<string>({ shutdownTimeout: "300 millis", bufferCapacity: 64 }),
         inner
       )
       yield* Scope.extend(serve(server, eventsRoute(sse)), inner)

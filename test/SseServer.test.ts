@@ -2,9 +2,10 @@ import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Effect, Option, Schema } from "effect"
-import { Message, SseEvent, SseServer } from "effect-sse"
+import type { SseServer } from "effect-sse"
+import { Message, SseEvent } from "effect-sse"
 import { connect, eventually } from "./utils/http.js"
-import { eventsRoute, startServer } from "./utils/sse.js"
+import { eventsRoute, makeServer, startServer } from "./utils/sse.js"
 
 const Event = SseEvent.make("event", Schema.Unknown)
 const ServerWide = SseEvent.make("se", Schema.Struct({ ID: Schema.Number, LastID: Schema.String }))
@@ -219,7 +220,7 @@ describe("SseServer: platforms other than Node", () => {
     Effect.gen(function*() {
       // On Node, frames go straight into Node's response; elsewhere (Bun, Deno, workers) the platform gets the
       // same frames as an Effect Stream. A web handler exercises that path with real web streams.
-      const sse = yield* SseServer.make<string>({ retry: "2 seconds" })
+      const sse = yield* makeServer<string>({ retry: "2 seconds" })
       const handler = HttpApp.toWebHandler(sse.connect("web"))
       const response = yield* Effect.promise(() => handler(new Request("http://127.0.0.1/events")))
       expect(response.status).toBe(200)

@@ -8,42 +8,16 @@ import { SseServer } from "effect-sse"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { chromium } from "playwright-core"
 import * as Room from "../examples/room/app.js"
+import { hasBrowser, launch } from "./utils/browser.js"
 import { eventually, listen, serve } from "./utils/http.js"
-
-const executablePath = "/usr/bin/chromium"
-const hasBrowser = Fs.existsSync(executablePath)
-if (!hasBrowser) {
-  if (process.env.CI === "true") {
-    throw new Error(`${executablePath} is missing: CI must install Debian's chromium (see .ci/run)`)
-  }
-  console.warn(`skipping the browser tests: ${executablePath} is missing (apt-get install -y chromium)`)
-}
-
-const launch = Effect.acquireRelease(
-  Effect.promise(() =>
-    chromium.launch({
-      executablePath,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync"
-      ]
-    })
-  ),
-  (browser) => Effect.promise(() => browser.close())
-)
+import { makeServer } from "./utils/sse.js"
 
 /** The room on 127.0.0.1, port 0, with short timings; records every connection's Last-Event-ID. */
 const startRoom = Effect.gen(function*() {
   const connects: Array<{ readonly user: string; readonly lastEventId: string }> = []
   const { server, url } = yield* listen
-  const sse = yield* SseServer.make<string>({
+  const sse = yield* makeServer<string>({
     name: "room",
     retry: "200 millis",
     keepAlive: "100 millis",
@@ -61,8 +35,7 @@ const post = (url: string, body: unknown) =>
 
 const framesSent = Metric.value(SseServer.metrics.framesSent.pipe(Metric.tagged("sse_server", "room")))
 
-// Skipped only outside CI when Debian's chromium is not installed (a warning says so); under CI=true a
-// missing browser throws above, so CI never skips these silently.
+// Skipped only outside CI when Debian's chromium is not installed (see utils/browser.ts).
 describe.skipIf(!hasBrowser)("browser: the demo room in headless Chromium", () => {
   it.scopedLive(
     "receives default and named events, stays open on heartbeats, reconnects with Last-Event-ID",

@@ -17,10 +17,12 @@ const LF = 10
 let received = 0
 let target = Infinity
 let latencies: Array<number> | undefined
+// Latencies at clients of the servers that did not send (every port but the first): across instances.
+let remoteLatencies: Array<number> = []
 let onDone: (() => void) | undefined
 const sockets: Array<Http.ClientRequest> = []
 
-const onChunk = (state: { lastWasLF: boolean }) => (chunk: Buffer) => {
+const onChunk = (state: { lastWasLF: boolean; readonly remote: boolean }) => (chunk: Buffer) => {
   let events = 0
   let from = 0
   if (state.lastWasLF && chunk[0] === LF) {
@@ -39,14 +41,17 @@ const onChunk = (state: { lastWasLF: boolean }) => (chunk: Buffer) => {
     const text = chunk.toString("latin1")
     for (let i = text.indexOf("\"t\":"); i !== -1; i = text.indexOf("\"t\":", i + 4)) {
       const sent = parseFloat(text.slice(i + 4, i + 30))
-      if (!Number.isNaN(sent)) latencies.push(at - sent)
+      if (!Number.isNaN(sent)) {
+        latencies.push(at - sent)
+        if (state.remote) remoteLatencies.push(at - sent)
+      }
     }
   }
   received += events
   if (received >= target && onDone !== undefined) onDone()
 }
 
-const open = (port: number) =>
+const open = (port: number, remote: boolean) =>
   new Promise<void>((resolve, reject) => {
     const request = Http.request({
       host: "127.0.0.1",
@@ -56,7 +61,7 @@ const open = (port: number) =>
       headers: { accept: "text/event-stream" }
     })
     request.on("response", (response) => {
-      const handler = onChunk({ lastWasLF: false })
+      const handler = onChunk({ lastWasLF: false, remote })
       let opened = false
       response.on("data", (chunk: Buffer) => {
         // The stream's opening bytes (a comment or a retry line, written before any event) are not events.
@@ -91,7 +96,7 @@ process.on("message", async (command: Command) => {
         await Promise.all(
           Array.from(
             { length: Math.min(50, command.clients - i) },
-            (_, j) => open(command.ports[(i + j) % command.ports.length]!)
+            (_, j) => open(command.ports[(i + j) % command.ports.length]!, (i + j) % command.ports.length !== 0)
           )
         )
       }
@@ -106,11 +111,24 @@ process.on("message", async (command: Command) => {
     case "latency": {
       received = 0
       latencies = []
+      remoteLatencies = []
       const result = await await_(command.expected, command.timeoutMs)
-      const sorted = latencies.sort((a, b) => a - b)
-      const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN
+      const quantiles = (list: Array<number>) => {
+        const sorted = list.sort((a, b) => a - b)
+        return (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN
+      }
+      const all = quantiles(latencies)
+      const remote = quantiles(remoteLatencies)
       latencies = undefined
-      return send({ type: "latencies", ...result, received, p50: at(0.5), p99: at(0.99) })
+      return send({
+        type: "latencies",
+        ...result,
+        received,
+        p50: all(0.5),
+        p99: all(0.99),
+        remoteP50: remote(0.5),
+        remoteP99: remote(0.99)
+      })
     }
     case "close": {
       for (const socket of sockets) socket.destroy()

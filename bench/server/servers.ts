@@ -86,9 +86,12 @@ const effectSse = (history?: Layer.Layer<History.History>) => async (): Promise<
       const server = yield* NodeHttpServer.make(() => Http.createServer(), { port: 0, host: "127.0.0.1" })
       const context = history === undefined ? Context.empty() : yield* Layer.build(history)
       // Big enough that the flood never meets the slow-consumer policy: every event must arrive.
-      const sse = yield* SseServer.make<number>({ bufferCapacity: 4096, sendTimeout: "60 seconds" }).pipe(
-        Effect.provide(context as Context.Context<never>)
-      )
+      const options = { bufferCapacity: 4096, sendTimeout: "60 seconds", name: "bench" } as const
+      const sse = history === undefined
+        ? yield* SseServer.make<number>(options)
+        : yield* SseServer.make<number>({ ...options, history: { key: String } }).pipe(
+          Effect.provide(context as Context.Context<History.History>)
+        )
       let next = 0
       yield* server.serve(HttpRouter.empty.pipe(HttpRouter.get("/events", Effect.suspend(() => sse.connect(next++)))))
       const address = server.address

@@ -1,12 +1,21 @@
 /**
- * A history on Redis Streams, shared by every process that runs the same `SseServer`: each message is an entry
- * of one capped stream (`XADD ... MAXLEN`), whose ordered ids (`<ms>-<seq>`) are the SSE ids; a reconnecting
- * client is replayed with `XRANGE` after its `Last-Event-ID`, whichever process it lands on; and every process
- * tails the stream (`XREAD BLOCK`) to deliver what the others sent to the clients connected to it.
+ * A history store on Redis Streams, shared by every process that runs the same servers: each server's log is
+ * one capped stream (`<prefix>:<server name>:events`, `XADD ... MAXLEN`), whose ordered ids (`<ms>-<seq>`) are
+ * the SSE ids.
  *
- * When Redis is unreachable, sends are still delivered to this process's clients and fail with
- * `SseServerError` reason `History` (nothing is lost silently); ioredis reconnects by itself and the tail
- * resumes after the last entry it read.
+ * - **One order**: a send is appended to the stream, and every process, the sender's included, delivers the
+ *   stream's entries to its connections in the stream's order, read by its tail (`XREAD BLOCK`). So every
+ *   client of a server sees one order, and the `Last-Event-ID` it holds names the prefix it has seen: a
+ *   reconnect on any process replays exactly the rest (`XRANGE`).
+ * - **A send fails before delivery or succeeds**: when Redis does not answer within `timeout`, the send fails
+ *   with `SseServerError` reason `History` and the message is delivered nowhere. An append carries a deadline
+ *   (half the timeout, in Redis' clock) that Redis checks when it runs it, so a command stuck in a frozen Redis
+ *   is refused when Redis wakes up rather than written after the sender was told it failed.
+ * - **Outages**: the first failure starts an outage: one warning is logged, `metrics.available` drops to 0 and
+ *   sends fail at once, until a probe (every 200 ms) gets an answer. Nothing is delivered during an outage, so
+ *   nothing is missed by anyone.
+ * - **Live gaps**: if Redis loses entries the tail had not read (a restart without persistence, or a trim
+ *   past a tail that fell behind `maxEntries`), every connection is sent `SseEvent.ReplayGap` at once.
  *
  * Needs the `ioredis` package (an optional peer dependency).
  *
@@ -28,20 +37,24 @@ import * as internal from "../internal/historyRedis.js"
 export interface Options {
   /** The Redis URL. Default `redis://127.0.0.1:6379`. */
   readonly url?: string | undefined
-  /** The prefix of the keys used: the stream is `<prefix>:events`. Default `"effect-sse"`. */
+  /** The prefix of the keys used: a server's stream is `<prefix>:<server name>:events`. Default `"effect-sse"`. */
   readonly prefix?: string | undefined
-  /** How many entries the stream keeps (`MAXLEN`). Default 10,000. */
+  /** How many entries each server's stream keeps (`MAXLEN`). Default 10,000. */
   readonly maxEntries?: number | undefined
   /** How long entries can be replayed. Default 5 minutes. */
   readonly maxAge?: Duration.DurationInput | undefined
   /** Messages without an id take their stream entry's id. Default `true`. */
   readonly assignIds?: boolean | undefined
-  /** How long a command may wait for Redis before the send is reported as failed. Default 2 seconds. */
-  readonly commandTimeout?: Duration.DurationInput | undefined
+  /**
+   * How long a send waits for Redis before it fails (and an outage begins). Default 1 second. Redis refuses an
+   * append that reaches it after half this time.
+   */
+  readonly timeout?: Duration.DurationInput | undefined
 }
 
 /**
- * Connects to Redis for the current scope and builds the history.
+ * Connects to Redis for the current scope and builds the store. Each log opened in it holds a second
+ * connection, for its tail.
  *
  * @example
  * ```ts
@@ -50,8 +63,10 @@ export interface Options {
  * import * as RedisHistory from "effect-sse/History/Redis"
  *
  * const program = Effect.gen(function*() {
- *   const history = yield* RedisHistory.make({ url: "redis://127.0.0.1:6379", prefix: "chat" })
- *   const entry = yield* history.append(undefined, Message.make({ data: "hello" })) // id like "1732451234567-0"
+ *   const store = yield* RedisHistory.make({ url: "redis://127.0.0.1:6379", prefix: "app" })
+ *   const log = yield* store.open("chat", { onEntry: (entry) => console.log(entry.key), onGap: () => {} })
+ *   const [entry] = yield* log.append([{ target: undefined, message: Message.make({ data: "hello" }) }])
+ *   // entry.message.id is the stream id, like "1732451234567-0"
  * }).pipe(Effect.scoped)
  * ```
  *
@@ -65,12 +80,12 @@ export const make: (options?: Options) => Effect.Effect<History.Service, never, 
     maxEntries: Math.max(1, options.maxEntries ?? 10_000),
     maxAge: Duration.toMillis(Duration.decode(options.maxAge ?? "5 minutes")),
     assignIds: options.assignIds ?? true,
-    commandTimeout: Duration.toMillis(Duration.decode(options.commandTimeout ?? "2 seconds"))
+    timeout: Math.max(10, Duration.toMillis(Duration.decode(options.timeout ?? "1 second")))
   })
 
 /**
- * The Redis history as a Layer for `SseServer`: provide it, and every process using the same Redis and prefix
- * behaves as one server.
+ * The Redis store as a Layer for the servers given `history` options: every process using the same Redis and
+ * prefix runs each server (by name) as one.
  *
  * @example
  * ```ts
@@ -79,7 +94,7 @@ export const make: (options?: Options) => Effect.Effect<History.Service, never, 
  * import * as RedisHistory from "effect-sse/History/Redis"
  *
  * class Events extends Context.Tag("app/Events")<Events, SseServer.SseServer<string>>() {}
- * const EventsLive = SseServer.layer(Events, { keepAlive: "15 seconds" }).pipe(
+ * const EventsLive = SseServer.layer(Events, { name: "events", history: { key: (id) => id } }).pipe(
  *   Layer.provide(RedisHistory.layerRedis({ url: "redis://127.0.0.1:6379", prefix: "app" }))
  * )
  * ```
@@ -113,18 +128,19 @@ export const layerRedisConfig = (
   Layer.scoped(History.History, Effect.flatMap(Config.unwrap(options), make))
 
 /**
- * The Redis history's own metric: failed reads of the stream that fans events out between processes (each is
- * logged and retried). Failed writes are counted by `SseServer.metrics.historyFailures`.
+ * The Redis store's metrics: failed appends (nothing delivered), outages (one warning each), whether Redis
+ * answers now, failed reads of the tail (retried), and live gaps signalled to connections.
  *
  * @example
  * ```ts
  * import { Effect, Metric } from "effect"
  * import * as RedisHistory from "effect-sse/History/Redis"
  *
- * const failures = Effect.map(Metric.value(RedisHistory.metrics.tailFailures), (state) => state.count)
+ * const outages = Effect.map(Metric.value(RedisHistory.metrics.outages), (state) => state.count)
+ * const up = Effect.map(Metric.value(RedisHistory.metrics.available), (state) => state.value === 1)
  * ```
  *
  * @since 0.1.0
  * @category metrics
  */
-export const metrics = { tailFailures: internal.tailFailures }
+export const metrics: typeof internal.metrics = internal.metrics

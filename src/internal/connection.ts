@@ -1,18 +1,20 @@
-import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import * as Stream from "effect/Stream"
+import type * as Tracer from "effect/Tracer"
 import * as Encoder from "../Encoder.js"
 import type * as History from "../History.js"
 import type * as Message from "../Message.js"
 import type * as SseEvent from "../SseEvent.js"
 import type * as SseServer from "../SseServer.js"
-import type { NodeSink } from "./nodeSink.js"
+import type { Resumed } from "./backplane.js"
+import type { Hub } from "./hub.js"
+import { SseServerError } from "./serverError.js"
 
 /** @internal */
 export const SourceTypeId: SseServer.SourceTypeId = Symbol.for("effect-sse/SseServer/Source") as SseServer.SourceTypeId
@@ -20,99 +22,140 @@ export const SourceTypeId: SseServer.SourceTypeId = Symbol.for("effect-sse/SseSe
 /** @internal */
 export const heartbeatFrame: Uint8Array = Encoder.comment()
 
+/** A frame held while the connection opens: with a history, the log entry's key and SSE id. */
+interface Held {
+  readonly frame: Uint8Array
+  readonly key: string | undefined
+  readonly sseId: string | undefined
+}
+
 // Ends the stream gracefully: frames queued before it are still written. Compared by identity.
 const END = new Uint8Array(0)
 
 /**
- * A message ready to send: its frame, its history key when it was recorded (to tell replayed frames from live
- * ones), and the error to report once it is delivered locally, when the history could not record it.
+ * A transport a connection writes to within the send (the Node writer). Without one, the response body is a
+ * Stream that takes the connection's batches (see `streamWriter.ts`).
  *
  * @internal
  */
-export interface Prepared {
-  readonly frame: Uint8Array
-  readonly key: string | undefined
-  readonly failure: SseServer.SseServerError | undefined
-}
-
-/** What a server shares with every connection it owns. @internal */
-export interface ServerContext {
-  readonly policy: SseServer.SlowConsumerPolicy
-  readonly capacity: number
-  readonly sendTimeout: number
-  readonly now: () => number
-  readonly unregister: (connection: Connection<unknown>) => void
-  readonly onDropped: (frames: number) => void
-  readonly onWritten: (frames: number, bytes: number) => void
-  /** Counts one frame written within a send; `flushWritten` reports the counts once per send or broadcast. */
-  readonly countWritten: (bytes: number) => void
-  readonly flushWritten: () => void
-  /**
-   * The first `count` frames (`bytes` long in all) as one buffer. Connections that received the same broadcasts
-   * batch the same frames: the buffer is built once and shared, not copied per connection.
-   */
-  readonly join: (frames: ReadonlyArray<Uint8Array>, count: number, bytes: number) => Uint8Array
-  /** Runs a connection's backlog fiber in the server's scope. */
-  readonly fork: (effect: Effect.Effect<void>) => void
-  readonly error: (reason: SseServer.SseServerError["reason"], id: unknown, cause?: unknown) => SseServer.SseServerError
-  /** Encodes a message for one source's id, or for all (`undefined`), recording it when there is a history. */
-  readonly prepare: (target: unknown, message: Message.Message) => Effect.Effect<Prepared, SseServer.SseServerError>
+export interface Writer {
+  /** True when a frame written now goes straight out, behind nothing. */
+  readonly canWriteNow: boolean
+  /** Writes a frame; false once the transport pushes back (wait for `ready`). */
+  readonly write: (frame: Uint8Array) => boolean
+  /** Completes once the transport takes more. */
+  readonly ready: () => Effect.Effect<void>
+  /** Ends the response after what was written. */
+  readonly end: () => void
+  /** Ends the response now. */
+  readonly abort: () => void
 }
 
 /**
- * One open response. Its frame queue, heartbeat fiber and registry entry belong to the request's scope, so
- * however the response ends (client gone, `close`, shutdown, write error) they are released together.
+ * One open response, owned by the server's hub (not by the request: on Node it outlives the handler). Its state
+ * is one of: opening (live frames held back while the replay is read and `onOpen` greets), open, closing (the end
+ * is queued behind the last frames), gone (`dispose`: the client left, the response ended or was aborted).
+ *
+ * Frames take one of three lanes, and never overtake each other: straight to the writer while nothing waits; the
+ * bounded queue (where the slow-consumer policy applies) while the transport pushes back; and the backlog,
+ * ordered frames waiting for room in a full queue, fed by a fiber in the server's scope.
  *
  * @internal
  */
 export class Connection<Id> implements SseServer.Source<Id> {
   readonly [SourceTypeId]: SseServer.SourceTypeId = SourceTypeId
-  /** When a batch was last handed to the socket (clock milliseconds): heartbeats only fill silences. */
+  /** When a frame was last handed to the transport (clock milliseconds): the heartbeat sweep fills silences. */
   lastWrite: number
+  resume: History.Resume = { _tag: "Fresh" }
   /** Frames waiting, in order, for room in a full queue (policies `"close"` and `"dropOldest"`). */
   private readonly backlog: Array<Uint8Array> = []
   private draining = false
-  /** On Node, the response body that frames are written to; undefined when the body is a Stream. */
-  private sink: NodeSink | undefined = undefined
-  private forkWriter: ((effect: Effect.Effect<void>) => Fiber.RuntimeFiber<void>) | undefined = undefined
-  private writer: Fiber.RuntimeFiber<void> | undefined = undefined
-  /** True while a writer fiber moves queued frames to the sink. */
+  private writer: Writer | undefined = undefined
+  private writerFiber: Fiber.RuntimeFiber<void> | undefined = undefined
+  /** True while a writer fiber moves queued frames to the writer. */
   private writing = false
   private closing = false
   private ended = false
   private aborted = false
+  private disposed = false
   private delivered = false
   private lastEventIdValue: string
-  /** While a replay is read from the history: live frames wait here, with their history keys. */
-  private pending: Array<{ readonly frame: Uint8Array; readonly key: string | undefined }> | undefined = undefined
-  resume: History.Resume = { _tag: "Fresh" }
+  /**
+   * While opening: the hub's live frames, held until the replay and greeting are out; with a history, the log's
+   * entries (with their keys and ids).
+   */
+  private held: Array<Held> | undefined = []
+  /** With a history: the key of the last log entry this connection was given; entries at or before it are duplicates. */
+  private cursor: string | undefined = undefined
+  /** The SSE id of the last log entry this connection was given: the client's Last-Event-ID. */
+  lastSentId: string
+  /** While opening: the source's own frames (the greeting), written right after the replay. */
+  private greeting: Array<Uint8Array> | undefined = []
+  /** Run once when the connection is gone: frees the transport (e.g. a socket listener). */
+  onDispose: (() => void) | undefined = undefined
+  /** How an abort ends the response when there is no writer (the Stream body). */
+  onAbort: (() => void) | undefined = undefined
 
   constructor(
     readonly id: Id,
+    /** The key of the id in the server's log; undefined without a history. */
+    readonly historyKey: string | undefined,
     readonly queue: Queue.Queue<Uint8Array>,
-    private readonly fiber: Fiber.RuntimeFiber<unknown, unknown>,
-    private readonly destroySocket: () => void,
-    private readonly server: ServerContext,
+    private readonly hub: Hub<Id>,
+    private readonly span: Tracer.Span | undefined,
     lastEventId: string
   ) {
     this.lastEventIdValue = lastEventId
-    this.lastWrite = server.now()
+    this.lastSentId = lastEventId
+    this.lastWrite = hub.now()
   }
 
   get isOpen(): boolean {
-    return !this.closing && !this.ended
+    return !this.closing && !this.ended && !this.disposed
   }
 
-  // --- writing: the response body ---
+  get isGone(): boolean {
+    return this.disposed
+  }
+
+  // --- opening ---
+
+  /**
+   * Ends the opening: the frames to write first (prelude, replay, greeting) as one buffer, then the live frames
+   * held meanwhile are released, but the entries the replay already carried (no gap, no duplicate).
+   */
+  open(first: ReadonlyArray<Uint8Array>, resumed: Resumed, writer: Writer | undefined): Uint8Array {
+    const opening = this.hub.join([...first, ...(this.greeting ?? [])])
+    this.greeting = undefined
+    this.writer = writer
+    if (writer !== undefined && !this.ended) {
+      writer.write(opening)
+      this.lastWrite = this.hub.now()
+    }
+    const held = this.held ?? []
+    this.held = undefined
+    this.cursor = resumed.cursor
+    this.lastSentId = resumed.lastSentId
+    for (const item of held) {
+      if (item.key === undefined) this.unsafeOffer(item.frame)
+      else this.offerLogged(item.frame, item.key, item.sseId)
+    }
+    this.hub.flushWritten()
+    // Frames queued while opening (a close, a greeting past the queue's room) have a writer coming for them.
+    if (writer !== undefined && Option.getOrElse(this.queue.unsafeSize(), () => 0) > 0) this.ensureWriter()
+    return opening
+  }
+
+  // --- writing ---
 
   /**
    * The next batch of frames taken from the queue, joined (undefined once the response ends). The fiber is woken by
    * the first frame of a burst and runs once the sender is done: the rest of the burst is waiting by then, and goes
    * out in the same batch.
    */
-  private nextBatch(): Effect.Effect<Chunk.Chunk<Uint8Array> | undefined> {
+  nextBatch(): Effect.Effect<Chunk.Chunk<Uint8Array> | undefined> {
     if (this.ended) return Effect.succeed(undefined)
-    const max = this.server.capacity + 1
+    const max = this.hub.settings.capacity + 1
     return Option.getOrElse(this.queue.unsafeSize(), () => 0) > 0
       ? Effect.map(Queue.takeUpTo(this.queue, max), (frames) => this.batch(frames))
       : Effect.flatMap(
@@ -121,39 +164,15 @@ export class Connection<Id> implements SseServer.Source<Id> {
       )
   }
 
-  /** The response body as a Stream, for any platform: the prelude at once (so that clients see the stream open), then batches. */
-  body(prelude: Uint8Array): Stream.Stream<Uint8Array> {
-    // A plain channel loop: one take and one write per batch, without the layers of a generic stream combinator.
-    const next = Effect.suspend(() => this.nextBatch())
-    const loop: Channel.Channel<Chunk.Chunk<Uint8Array>, unknown, never, unknown, void, unknown> = Channel.flatMap(
-      Channel.fromEffect(next),
-      (chunk) => chunk === undefined ? Channel.void : Channel.zipRight(Channel.write(chunk), loop)
-    )
-    return Stream.fromChannel(Channel.zipRight(Channel.write(Chunk.of(prelude)), loop))
-  }
-
-  /**
-   * On Node: the prelude goes into the sink now, and from then on frames are written within the send while the
-   * socket keeps up. What has to queue meanwhile is moved by a writer fiber, started with `fork` (the request's
-   * runtime) when the first frame queues and ended once the queue is empty, or by `release` when the request's
-   * scope closes: an idle connection holds no fiber.
-   */
-  writeTo(sink: NodeSink, prelude: Uint8Array, fork: (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<void>): void {
-    this.sink = sink
-    this.forkWriter = fork
-    sink.push(prelude)
-    if (Option.getOrElse(this.queue.unsafeSize(), () => 0) > 0) this.ensureWriter()
-  }
-
   private ensureWriter(): void {
-    if (this.writing || this.sink === undefined || this.forkWriter === undefined) return
+    if (this.writing || this.writer === undefined || this.disposed) return
     this.writing = true
-    this.writer = this.forkWriter(this.writeQueued(this.sink))
+    this.writerFiber = this.hub.fork(this.writeQueued(this.writer))
   }
 
   // Every frame in the queue has a writer coming for it, and no frame is written straight while one runs: that is
   // what keeps the order. The writer never waits on an empty queue: it ends there, in the same step as it looks.
-  private writeQueued(sink: NodeSink): Effect.Effect<void> {
+  private writeQueued(writer: Writer): Effect.Effect<void> {
     const loop: Effect.Effect<void> = Effect.suspend(() => {
       if (this.ended || Option.getOrElse(this.queue.unsafeSize(), () => 0) === 0) {
         this.writing = false
@@ -162,13 +181,13 @@ export class Connection<Id> implements SseServer.Source<Id> {
       // The queue is not empty: this takes what waits, without suspending.
       return Effect.flatMap(this.nextBatch(), (chunk) => {
         let room = true
-        if (chunk !== undefined) { for (const piece of chunk) room = sink.push(piece) }
+        if (chunk !== undefined) { for (const piece of chunk) room = writer.write(piece) }
         if (this.ended) {
-          sink.end()
           this.writing = false
+          writer.end()
           return Effect.void
         }
-        return room ? loop : Effect.zipRight(sink.ready(), loop)
+        return room ? loop : Effect.zipRight(writer.ready(), loop)
       })
     })
     return Effect.onInterrupt(loop, () =>
@@ -177,34 +196,29 @@ export class Connection<Id> implements SseServer.Source<Id> {
       }))
   }
 
-  /** Stops the writer, if one runs: the request's scope is closing. */
-  release(): void {
-    this.writer?.unsafeInterruptAsFork(FiberId.none)
-  }
-
-  /** A frame straight to the socket: only when nothing waits in the queue, so that order holds. */
-  private writeNow(frame: Uint8Array, sink: NodeSink): void {
+  /** A frame straight to the writer: only when nothing waits in the queue, so that order holds. */
+  private writeNow(frame: Uint8Array, writer: Writer): void {
     if (frame !== heartbeatFrame) this.markDelivered()
-    this.lastWrite = this.server.now()
-    this.server.countWritten(frame.length)
-    sink.write(frame)
+    this.lastWrite = this.hub.now()
+    this.hub.countWritten(frame.length)
+    writer.write(frame)
   }
 
   /**
-   * Without waiting: straight to the socket when nothing waits before the frame, otherwise into the queue when
+   * Without waiting: straight to the writer when nothing waits before the frame, otherwise into the queue when
    * it has room and no backlog is ahead. False when neither.
    */
   private offerNow(frame: Uint8Array): boolean {
-    const sink = this.sink
+    const writer = this.writer
     if (this.backlog.length > 0) return false
-    if (sink !== undefined && !this.writing && sink.canWriteNow) {
-      this.writeNow(frame, sink)
+    if (writer !== undefined && !this.writing && writer.canWriteNow) {
+      this.writeNow(frame, writer)
       return true
     }
     return this.enqueue(frame)
   }
 
-  /** Into the queue without waiting; on Node, with a writer to take it. */
+  /** Into the queue without waiting; with a writer, a fiber comes to take it. */
   private enqueue(frame: Uint8Array): boolean {
     if (!this.queue.unsafeOffer(frame)) return false
     this.ensureWriter()
@@ -236,36 +250,59 @@ export class Connection<Id> implements SseServer.Source<Id> {
     }
     if (message) this.markDelivered()
     if (count === 0) return Chunk.empty()
-    this.lastWrite = this.server.now()
-    this.server.onWritten(count, bytes)
-    return Chunk.of(count === 1 ? array[0]! : this.server.join(array, count, bytes))
+    this.lastWrite = this.hub.now()
+    this.hub.onWritten(count, bytes)
+    return Chunk.of(count === 1 ? array[0]! : this.hub.join(array, count, bytes))
   }
 
   // --- sending ---
 
   /**
-   * Offers a frame without waiting. True when it is queued, or (policies `"close"` and `"dropOldest"`) placed in
-   * the backlog behind which a background fiber feeds the queue in order; false when the connection is closed or
-   * the policy dropped the frame. A `"close"` backlog never grows past the queue's capacity: past that, the
-   * consumer is too slow and the connection is aborted.
+   * Offers a frame from the hub (a broadcast, a send to the id) without waiting. True when it is written, queued,
+   * or (policies `"close"` and `"dropOldest"`) placed in the backlog behind which a background fiber feeds the
+   * queue in order; false when the connection is closed or the policy dropped the frame. A `"close"` backlog
+   * never grows past the queue's capacity: past that, the consumer is too slow and the connection is aborted.
    */
-  unsafeOffer(frame: Uint8Array, key?: string): boolean {
+  unsafeOffer(frame: Uint8Array): boolean {
     if (!this.isOpen) return false
-    if (this.pending !== undefined) {
-      this.pending.push({ frame, key })
+    if (this.held !== undefined) {
+      this.held.push({ frame, key: undefined, sseId: undefined })
       return true
     }
+    return this.offerOrQueue(frame)
+  }
+
+  /** An entry of the server's log, in the log's order: skipped when the connection already has it. */
+  offerEntry(entry: History.Entry): void {
+    if (!this.isOpen) return
+    if (this.held !== undefined) {
+      this.held.push({ frame: entry.frame, key: entry.key, sseId: entry.message.id })
+      return
+    }
+    this.offerLogged(entry.frame, entry.key, entry.message.id)
+  }
+
+  private offerLogged(frame: Uint8Array, key: string, sseId: string | undefined): void {
+    const backplane = this.hub.backplane
+    if (this.cursor !== undefined && backplane !== undefined && backplane.compare(key, this.cursor) <= 0) return
+    this.cursor = key
+    if (sseId !== undefined) this.lastSentId = sseId
+    this.offerOrQueue(frame)
+  }
+
+  private offerOrQueue(frame: Uint8Array): boolean {
     if (this.offerNow(frame)) return true
-    if (this.server.policy === "dropNewest") {
-      this.server.onDropped(1)
+    const policy = this.hub.settings.policy
+    if (policy === "dropNewest") {
+      this.hub.onDropped(1)
       return false
     }
-    if (this.server.policy === "close" && this.backlog.length >= this.server.capacity) {
+    if (policy === "close" && this.backlog.length >= this.hub.settings.capacity) {
       this.abort()
       return false
     }
     // A sliding queue takes every frame in the end, displacing the oldest one.
-    if (this.server.policy === "dropOldest") this.server.onDropped(1)
+    if (policy === "dropOldest") this.hub.onDropped(1)
     this.backlog.push(frame)
     this.startDraining()
     return true
@@ -273,15 +310,25 @@ export class Connection<Id> implements SseServer.Source<Id> {
 
   /** Heartbeats and retry hints: skipped when frames are waiting, since a write is coming anyway. */
   offerControl(frame: Uint8Array): void {
-    if (!this.isOpen || this.backlog.length > 0) return
+    if (!this.isOpen || this.held !== undefined || this.backlog.length > 0) return
     this.offerNow(frame)
-    this.server.flushWritten()
   }
 
   /** Ends the response after the frames already queued. */
   unsafeClose(): void {
     if (!this.isOpen) return
     this.closing = true
+    if (this.held !== undefined) return this.queueEnd()
+    if (this.backlog.length === 0 && this.writer !== undefined && !this.writing && this.writer.canWriteNow) {
+      // Nothing waits: the response ends now.
+      this.ended = true
+      this.writer.end()
+      return
+    }
+    this.queueEnd()
+  }
+
+  private queueEnd(): void {
     if (this.backlog.length === 0 && this.enqueue(END)) return
     this.backlog.push(END)
     this.startDraining()
@@ -289,17 +336,36 @@ export class Connection<Id> implements SseServer.Source<Id> {
 
   /** Ends the response now, discarding what is queued: for slow consumers and the shutdown deadline. */
   abort(): void {
-    // Not skipped once the end was taken from the queue: the writer may still wait for the socket with it.
-    if (this.aborted) return
+    if (this.aborted || this.disposed) return
     this.aborted = true
     this.ended = true
-    this.server.onDropped(this.backlog.length + Option.getOrElse(this.queue.unsafeSize(), () => 0))
+    this.hub.onDropped(this.backlog.length + Option.getOrElse(this.queue.unsafeSize(), () => 0))
     this.backlog.length = 0
-    // The Node writer may be waiting for a full socket to drain: interrupting the response fiber releases what
-    // the connection holds, and destroying the socket frees what Node holds.
-    this.fiber.unsafeInterruptAsFork(FiberId.none)
-    this.sink?.destroy()
-    this.destroySocket()
+    if (this.writer !== undefined) this.writer.abort()
+    else this.onAbort?.()
+    this.dispose()
+  }
+
+  /**
+   * The connection is gone: the client left, the response ended, or it was aborted. Synchronous, so that its state
+   * is true at once: it leaves the registry, sends fail `Closed`, its fibers stop and its queue shuts down.
+   */
+  dispose(): void {
+    if (this.disposed) return
+    this.disposed = true
+    this.ended = true
+    this.held = undefined
+    this.greeting = undefined
+    this.backlog.length = 0
+    this.hub.unregister(this)
+    this.writerFiber?.unsafeInterruptAsFork(FiberId.none)
+    this.writerFiber = undefined
+    this.span?.end(this.hub.nanos(), Exit.void)
+    this.onDispose?.()
+    this.onDispose = undefined
+    this.onAbort = undefined
+    // Wakes a Stream body waiting for frames (it ends) and senders waiting for room (they fail `Closed`).
+    Effect.runFork(Queue.shutdown(this.queue))
   }
 
   /** Waits for room for one frame, at most `sendTimeout` under the `"close"` policy. */
@@ -307,8 +373,12 @@ export class Connection<Id> implements SseServer.Source<Id> {
     const offer = Effect.tap(Queue.offer(this.queue, frame), (queued) => {
       if (queued) this.ensureWriter()
     })
-    const bounded = this.server.policy === "close"
-      ? Effect.timeoutTo(offer, { duration: this.server.sendTimeout, onTimeout: () => false, onSuccess: () => true })
+    const bounded = this.hub.settings.policy === "close"
+      ? Effect.timeoutTo(offer, {
+        duration: this.hub.settings.sendTimeout,
+        onTimeout: () => false,
+        onSuccess: () => true
+      })
       : offer
     // An offer to a queue shut down meanwhile is an interruption of the offerer: read it as "closed".
     return Effect.map(
@@ -336,23 +406,7 @@ export class Connection<Id> implements SseServer.Source<Id> {
         return drain
       })
     })
-    this.server.fork(drain)
-  }
-
-  // --- replay ---
-
-  /** From now until `endReplay`, live frames are held back, so that the replay goes out first. */
-  startReplay(): void {
-    this.pending = []
-  }
-
-  /** Releases the live frames held back, but those the replay already carried: no gap, no duplicate. */
-  endReplay(replayed: ReadonlySet<string>): void {
-    const pending = this.pending ?? []
-    this.pending = undefined
-    for (const { frame, key } of pending) {
-      if (key === undefined || !replayed.has(key)) this.unsafeOffer(frame, key)
-    }
+    this.hub.fork(drain)
   }
 
   // --- Source ---
@@ -367,47 +421,76 @@ export class Connection<Id> implements SseServer.Source<Id> {
   }
 
   get close(): Effect.Effect<void> {
-    return Effect.sync(() => this.unsafeClose())
+    return Effect.sync(() => {
+      this.unsafeClose()
+      this.hub.flushWritten()
+    })
   }
 
-  sendFrame(frame: Uint8Array, key?: string): Effect.Effect<void, SseServer.SseServerError> {
+  sendFrame(frame: Uint8Array): Effect.Effect<void, SseServer.SseServerError> {
+    return this.sendOne(frame, true)
+  }
+
+  /**
+   * Sends one frame, waiting for room under the `"close"` policy. While the connection opens, the source's own
+   * frames (`own`: a greeting, a snapshot) go out right after the replay, and the server's are held back with the
+   * live frames.
+   */
+  sendOne(frame: Uint8Array, own: boolean): Effect.Effect<void, SseServer.SseServerError> {
     return Effect.suspend(() => {
-      if (!this.isOpen) return Effect.fail(this.server.error("Closed", this.id))
-      if (this.pending !== undefined) {
-        this.unsafeOffer(frame, key)
+      if (!this.isOpen) return Effect.fail(new SseServerError({ reason: "Closed", id: this.id }))
+      if (own && this.greeting !== undefined) {
+        this.markDelivered()
+        this.greeting.push(frame)
+        return Effect.void
+      }
+      if (this.held !== undefined) {
+        this.held.push({ frame, key: undefined, sseId: undefined })
         return Effect.void
       }
       if (this.offerNow(frame)) {
-        this.server.flushWritten()
+        this.hub.flushWritten()
         return Effect.void
       }
-      if (this.server.policy !== "close" || this.backlog.length > 0) {
-        return this.unsafeOffer(frame) ? Effect.void : Effect.fail(this.server.error("Dropped", this.id))
+      if (this.hub.settings.policy !== "close" || this.backlog.length > 0) {
+        return this.offerOrQueue(frame)
+          ? Effect.void
+          : Effect.fail(new SseServerError({ reason: this.isOpen ? "Dropped" : "Closed", id: this.id }))
       }
       // The seed's blocking send: the sender waits for room, at most `sendTimeout`.
       return Effect.flatMap(this.offerWaiting(frame), (result) => {
         if (result === "queued") return Effect.void
         if (result === "timeout") this.abort()
-        return Effect.fail(this.server.error(result === "timeout" ? "SlowConsumer" : "Closed", this.id))
+        return Effect.fail(
+          new SseServerError({ reason: result === "timeout" ? "SlowConsumer" : "Closed", id: this.id })
+        )
       })
     })
   }
 
-  /** Sends a prepared message, then reports the history's failure, if any, once it is delivered here. */
-  sendPrepared(prepared: Prepared): Effect.Effect<void, SseServer.SseServerError> {
-    const sent = this.sendFrame(prepared.frame, prepared.key)
-    return prepared.failure === undefined ? sent : Effect.zipRight(sent, Effect.fail(prepared.failure))
-  }
-
+  /**
+   * Without a history, to this connection. With one, the message is recorded for the source's id and reaches it
+   * through the log (every connection of the id, on every process), so that the log's order holds.
+   */
   send(message: Message.Message): Effect.Effect<void, SseServer.SseServerError> {
-    return Effect.flatMap(this.server.prepare(this.id, message), (prepared) => this.sendPrepared(prepared))
+    const backplane = this.hub.backplane
+    if (backplane !== undefined && this.historyKey !== undefined) {
+      return backplane.append(this.id, [{ target: this.historyKey, message }])
+    }
+    return Either.match(Encoder.encode(message), {
+      onLeft: (cause) => Effect.fail(new SseServerError({ reason: "Encode", id: this.id, cause })),
+      onRight: (frame) => this.sendOne(frame, true)
+    })
   }
 
   event<A, I, R>(event: SseEvent.SseEvent<A, I, R>): SseServer.SourceEvent<A, R> {
     return {
       send: (payload, options) =>
         Effect.flatMap(
-          Effect.mapError(event.encode(payload, options), (cause) => this.server.error("Encode", this.id, cause)),
+          Effect.mapError(
+            event.encode(payload, options),
+            (cause) => new SseServerError({ reason: "Encode", id: this.id, cause })
+          ),
           (message) => this.send(message)
         )
     }

@@ -337,8 +337,8 @@ const requestBuilder = (endpoint: HttpApiEndpoint.HttpApiEndpoint.AnyWithProps) 
 
 /** The status and body of a refusal, from the client's error: the one place that reads `SseClient`'s errors. */
 const refusal = (error: unknown): { readonly status: number; readonly body: string } | undefined =>
-  error instanceof SseClient.SseClientError && error.reason === "Status" && error.status !== undefined
-    ? { status: error.status, body: error.body ?? "" }
+  SseClient.isSseClientError(error) && error._tag === "StatusError"
+    ? { status: error.status, body: error.body }
     : undefined
 
 /**

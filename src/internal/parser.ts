@@ -51,6 +51,10 @@ export const isAsciiDigits = (value: string): boolean => {
 // it. It never reads anything.
 let sentinel: IncrementalParser | null | undefined = undefined
 
+// Non-streaming decodes keep no state between calls: one decoder serves every parser. It never decodes with
+// `stream: true`, which would turn Node 20's fast path off for it for good.
+const wholeDecoder = new TextDecoder("utf-8", { ignoreBOM: true })
+
 /**
  * The WHATWG "parse an event stream" / "interpret an event stream" algorithm as a push parser. Lines are found
  * with `indexOf` (each position searched once per chunk, so a chunk costs time linear in its length), the piece
@@ -67,7 +71,7 @@ export class IncrementalParser implements Parser.IncrementalParser {
   private decoder: TextDecoder | undefined = undefined
   // Whether the last chunk decoded may have ended inside a character.
   private splitCharacter = false
-  private error: Parser.ParseError | undefined = undefined
+  private error: Parser.SseParseError | undefined = undefined
   private atStart = true
   private afterCR = false
   // The pieces of a line that chunks left unfinished, joined once the line ends: linear however small the chunks.
@@ -84,7 +88,7 @@ export class IncrementalParser implements Parser.IncrementalParser {
   constructor(
     callbacks: Parser.Callbacks,
     options: Parser.Options | undefined,
-    private readonly makeError: (maxEventSize: number) => Parser.ParseError
+    private readonly makeError: (maxEventSize: number) => Parser.SseParseError
   ) {
     this.onMessage = callbacks.onMessage
     this.onComment = callbacks.onComment
@@ -101,7 +105,7 @@ export class IncrementalParser implements Parser.IncrementalParser {
     return this.pendingLength + this.data.length + this.eventType.length
   }
 
-  feed(chunk: string | Uint8Array): Parser.ParseError | undefined {
+  feed(chunk: string | Uint8Array): Parser.SseParseError | undefined {
     if (this.error !== undefined) return this.error
     let text: string
     if (typeof chunk === "string") {
@@ -180,14 +184,15 @@ export class IncrementalParser implements Parser.IncrementalParser {
 
   // A chunk whose last byte is ASCII cannot end inside a character, so when the chunk before it did not either, it
   // decodes alone: without `stream`, which costs several times less per call. Otherwise the streaming decoder
-  // carries a character split between chunks over to the next one.
+  // carries a character split between chunks over to the next one. The two are separate decoders: Node 20 turns
+  // its UTF-8 fast path off for good on a decoder that has once decoded with `stream: true`.
   private decode(chunk: Uint8Array): string {
-    // ignoreBOM keeps a leading BOM in the text, so that the one rule in `feed` strips it for bytes and strings alike
-    this.decoder ??= new TextDecoder("utf-8", { ignoreBOM: true })
     if (chunk.length === 0) return ""
     const last = chunk[chunk.length - 1]!
-    if (!this.splitCharacter && last < 0x80) return this.decoder.decode(chunk)
+    if (!this.splitCharacter && last < 0x80) return wholeDecoder.decode(chunk)
     this.splitCharacter = last >= 0x80
+    // ignoreBOM keeps a leading BOM in the text, so that the one rule in `feed` strips it for bytes and strings alike
+    this.decoder ??= new TextDecoder("utf-8", { ignoreBOM: true })
     return this.decoder.decode(chunk, { stream: true })
   }
 
@@ -203,7 +208,7 @@ export class IncrementalParser implements Parser.IncrementalParser {
     this.resetEvent()
   }
 
-  private keepPending(piece: string): Parser.ParseError | undefined {
+  private keepPending(piece: string): Parser.SseParseError | undefined {
     this.pending.push(piece)
     this.pendingLength += piece.length
     return this.pendingLength + this.held() > this.maxEventSize ? this.fail() : undefined
@@ -220,7 +225,7 @@ export class IncrementalParser implements Parser.IncrementalParser {
     this.pendingLength = 0
   }
 
-  private fail(): Parser.ParseError {
+  private fail(): Parser.SseParseError {
     this.error = this.makeError(this.maxEventSize)
     this.clearPending()
     this.resetEvent()

@@ -6,7 +6,7 @@ export interface Parsed {
   readonly comments: Array<string>
   readonly retries: Array<number>
   readonly lastEventId: string
-  readonly error: Parser.ParseError | undefined
+  readonly error: Parser.SseParseError | undefined
 }
 
 /** Feeds the chunks to one push parser and records everything it reports. */
@@ -19,7 +19,7 @@ export const parseChunks = (chunks: Iterable<string | Uint8Array>, options?: Par
     onComment: (text) => comments.push(text),
     onRetry: (millis) => retries.push(millis)
   }, options)
-  let error: Parser.ParseError | undefined
+  let error: Parser.SseParseError | undefined
   for (const chunk of chunks) {
     error = parser.feed(chunk)
     if (error) break

@@ -23,6 +23,10 @@ export interface TestRedis {
   readonly own: boolean
   readonly stop: Effect.Effect<void>
   readonly start: Effect.Effect<void>
+  /** Freezes the server (SIGSTOP): connections stay open, commands wait. */
+  readonly pause: Effect.Effect<void>
+  /** Wakes a frozen server (SIGCONT). */
+  readonly resume: Effect.Effect<void>
 }
 
 const freePort = Effect.async<number>((resume) => {
@@ -47,7 +51,14 @@ const ping = (port: number) =>
 /** A Redis server for the scope. */
 export const testRedis: Effect.Effect<TestRedis, never, Scope.Scope> = Effect.gen(function*() {
   if (process.env.REDIS_URL !== undefined) {
-    return { url: process.env.REDIS_URL, own: false, stop: Effect.void, start: Effect.void }
+    return {
+      url: process.env.REDIS_URL,
+      own: false,
+      stop: Effect.void,
+      start: Effect.void,
+      pause: Effect.void,
+      resume: Effect.void
+    }
   }
   const port = yield* freePort
   let child: ChildProcess | undefined
@@ -75,8 +86,20 @@ export const testRedis: Effect.Effect<TestRedis, never, Scope.Scope> = Effect.ge
       child.kill("SIGKILL")
     })
   )
-  yield* Effect.acquireRelease(start, () => stop)
-  return { url: `redis://127.0.0.1:${port}`, own: true, stop, start }
+  const signal = (name: NodeJS.Signals) =>
+    Effect.sync(() => {
+      if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill(name)
+    })
+  // A paused server is woken before it is killed, so that it exits at once.
+  yield* Effect.acquireRelease(start, () => Effect.zipRight(signal("SIGCONT"), stop))
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    own: true,
+    stop: Effect.zipRight(signal("SIGCONT"), stop),
+    start,
+    pause: signal("SIGSTOP"),
+    resume: signal("SIGCONT")
+  }
 })
 
 /** A key prefix of its own for each test, so that tests sharing a REDIS_URL never see each other's entries. */
