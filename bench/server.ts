@@ -123,8 +123,9 @@ const runOnce = async (
       complete: done.complete,
       p50: latency.p50,
       p99: latency.p99,
-      remoteP50: latency.remoteP50,
-      remoteP99: latency.remoteP99,
+      // NaN crosses IPC as null.
+      remoteP50: latency.remoteP50 ?? Number.NaN,
+      remoteP99: latency.remoteP99 ?? Number.NaN,
       heapPerConnection: perConnection(after.heapUsed - before.heapUsed),
       rssPerConnection: perConnection(after.rss - before.rss)
     }

@@ -114,7 +114,10 @@ const redisHistory = () =>
   RedisHistory.layerRedis({
     url: process.env.BENCH_REDIS_URL!,
     prefix: process.env.BENCH_REDIS_PREFIX!,
-    maxEntries: 1000
+    maxEntries: 1000,
+    // The flood sends every event at once: the last of them wait behind the others for longer than a send would
+    // be allowed to wait for a Redis that answers.
+    timeout: "10 seconds"
   })
 
 // What @effect/platform-node costs by itself: its handler and request scope, a readable body that the broadcast

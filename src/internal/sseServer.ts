@@ -181,6 +181,23 @@ export const make = <Id>(
       })
     }
 
+    // Without a history: each id's frame offered to its connections, without waiting on a slow one.
+    const offerEach = (messages: ReadonlyArray<readonly [Id, Message.Message]>): Effect.Effect<void, SseServerError> =>
+      Effect.suspend(() => {
+        // All encoded before any goes out: an encoding error delivers nothing.
+        const frames: Array<Uint8Array> = []
+        for (const [id, message] of messages) {
+          const frame = Encoder.encode(message)
+          if (Either.isLeft(frame)) return Effect.fail(encodeError(id, frame.left))
+          frames.push(frame.right)
+        }
+        messages.forEach(([id], i) => {
+          for (const connection of hub.connectionsOf(id)) connection.unsafeOffer(frames[i]!)
+        })
+        hub.flushWritten()
+        return Effect.void
+      })
+
     const event = <A, I, R>(sseEvent: SseEvent.SseEvent<A, I, R>): SseServer.ServerEvent<Id, A, R> => ({
       send: (payload, encodeOptions) => {
         if (typeof payload !== "function") {
@@ -212,8 +229,7 @@ export const make = <Id>(
                   undefined,
                   messages.map(([id, message]) => ({ target: backplane.keyOf(id), message }))
                 )
-                : Effect.forEach(messages, ([id, message]) =>
-                  send(id, message), { discard: true })
+                : offerEach(messages)
           )
         })
       }
@@ -222,7 +238,8 @@ export const make = <Id>(
     const server: SseServer.SseServer<Id> = {
       [TypeId]: TypeId,
       connect,
-      get: (id) => Effect.sync(() => Option.fromNullable(hub.connectionsOf(id).at(-1))),
+      get: (id) =>
+        Effect.sync(() => Option.fromNullable(hub.connectionsOf(id).at(-1))),
       getAll: (id) => Effect.sync(() => hub.connectionsOf(id)),
       size: Effect.sync(() => hub.open.size),
       sources: Effect.sync(() => Array.from(hub.open)),
