@@ -6,6 +6,7 @@
 import { HttpRouter, HttpServer } from "@effect/platform"
 import { Context, Effect, Layer, Schedule } from "effect"
 import { Message, SseServer } from "effect-sse"
+import * as SseServerNode from "effect-sse/SseServer/Node"
 import { serve } from "./serve.js"
 
 class Ticks extends Context.Tag("Ticks")<Ticks, SseServer.SseServer<number>>() {}
@@ -16,7 +17,8 @@ const app = HttpRouter.empty.pipe(
   HttpRouter.get("/events", SseServer.handler(Ticks, Effect.sync(() => next++))),
   HttpServer.serve(),
   Layer.merge(Layer.scopedDiscard(Effect.forkScoped(Effect.repeat(ticking, Schedule.spaced("1 second"))))),
-  Layer.provide(SseServer.layer(Ticks, { keepAlive: "15 seconds" }))
+  // On Node, streams outlive their handlers: about 8 KiB per idle connection (docs/server.md).
+  Layer.provide(SseServer.layer(Ticks, { keepAlive: "15 seconds" }).pipe(Layer.provide(SseServerNode.layer)))
 )
 
 serve({ app, defaultPort: 3001, banner: (url) => `ticking: curl -N ${url}/events` })

@@ -8,9 +8,9 @@
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import type { Layer } from "effect"
-import { Context, type Duration, Effect, Schema } from "effect"
+import { Context, type Duration, Effect, Layer, Schema } from "effect"
 import { Message, SseEvent, SseServer } from "effect-sse"
+import * as SseServerNode from "effect-sse/SseServer/Node"
 import { page } from "./page.js"
 
 export class Room extends Context.Tag("room/Events")<Room, SseServer.SseServer<string>>() {}
@@ -33,19 +33,22 @@ export const layer = (options: RoomOptions = {}): Layer.Layer<Room> =>
     keepAlive: options.keepAlive ?? "15 seconds",
     // Two tabs of one browser share nothing, but a user id may be reused by a reloaded tab: keep both.
     connectionsPerId: "multiple"
-  })
+  }).pipe(
+    // On Node, a browser's stream outlives its handler: no fiber, request scope or span held per connection.
+    Layer.provide(SseServerNode.layer)
+  )
 
 const PostMessage = Schema.Struct({ from: Schema.String, text: Schema.String.pipe(Schema.maxLength(500)) })
 
 // Chat messages carry increasing ids, so a reconnecting browser says where it stopped.
 let nextId = 1
 
-const presence = Effect.gen(function*() {
-  const sse = yield* Room
-  const sources = yield* sse.sources
-  const users = Array.from(new Set(sources.map((source) => source.id))).sort()
-  yield* sse.event(Presence).send({ users })
-})
+const presenceOf = (sse: SseServer.SseServer<string>) =>
+  Effect.gen(function*() {
+    const sources = yield* sse.sources
+    const users = Array.from(new Set(sources.map((source) => source.id))).sort()
+    yield* Effect.ignore(sse.event(Presence).send({ users }))
+  })
 
 const events = (options: RoomOptions) =>
   Effect.gen(function*() {
@@ -54,12 +57,14 @@ const events = (options: RoomOptions) =>
     const url = new URL(request.url, "http://localhost")
     const user = url.searchParams.get("user") ?? "anonymous"
     options.onConnect?.(user, request.headers["last-event-id"] ?? "")
-    // Added before connecting, so it runs after the source has left the registry: the others see who left.
-    yield* Effect.addFinalizer(() => Effect.ignore(presence))
-    const response = yield* sse.connect(user)
-    yield* Effect.ignore(sse.send(user, Message.make({ data: `welcome, ${user}` })))
-    yield* Effect.ignore(presence)
-    return response
+    const presence = presenceOf(sse)
+    return yield* sse.connect(user, {
+      // The welcome goes out before any live frame; then everyone learns who is here.
+      onOpen: (source) =>
+        Effect.zipRight(Effect.ignore(source.send(Message.make({ data: `welcome, ${user}` }))), presence),
+      // Runs once the source has left the registry: the others see who left.
+      onClose: () => presence
+    })
   })
 
 const post = Effect.gen(function*() {
