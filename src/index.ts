@@ -48,3 +48,11 @@ export * as SseClient from "./SseClient.js"
  * @since 0.1.0
  */
 export * as History from "./History.js"
+
+/**
+ * Typed SSE endpoints for `HttpApi`: the events declared once give the route, the OpenAPI description and a typed,
+ * reconnecting client.
+ *
+ * @since 0.1.0
+ */
+export * as HttpApiSse from "./HttpApiSse.js"
