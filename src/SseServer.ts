@@ -233,16 +233,29 @@ export interface Source<Id> {
  */
 export interface ServerEvent<Id, A, R> {
   /**
-   * Sends to every source. Given a value, it is encoded once and the same bytes go to every connection (on every
+   * Sends one value to every source: it is encoded once and the same bytes go to every connection (on every
    * process, with a shared history).
-   *
-   * Given a function of an id and its last event id, each id **connected to this process** gets its own payload
-   * (computed once per id, from its newest connection): the function runs here, so ids connected to other
-   * processes get nothing. With a history, the payloads are recorded in one append, as private entries of their
-   * ids, so they are replayed to a reconnecting client on any process.
    */
-  readonly send: (
-    payload: A | ((id: Id, lastEventId: string) => A),
+  readonly send: (payload: A, options?: SseEvent.EncodeOptions) => Effect.Effect<void, SseServerError, R>
+  /**
+   * Sends each id **connected to this process** a payload of its own, computed from the id and its last event id
+   * (once per id, from its newest connection). Local by design, as its name says: the function runs here, so ids
+   * connected only to other processes get nothing. With a history, the payloads are recorded in one append, as
+   * private entries of their ids, so a client that reconnects on any process gets its own payload replayed.
+   *
+   * @example
+   * ```ts
+   * import { Effect, Schema } from "effect"
+   * import { SseEvent, type SseServer } from "effect-sse"
+   *
+   * const Notice = SseEvent.make("notice", Schema.Struct({ text: Schema.String }))
+   * declare const sse: SseServer.SseServer<string>
+   *
+   * const greetEveryone = sse.event(Notice).sendEachLocal((user) => ({ text: `hello, ${user}` }))
+   * ```
+   */
+  readonly sendEachLocal: (
+    payloadOf: (id: Id, lastEventId: string) => A,
     options?: SseEvent.EncodeOptions
   ) => Effect.Effect<void, SseServerError, R>
 }

@@ -231,7 +231,7 @@ describe.skipIf(!redisAvailable)("Delivery guarantees on Redis", () => {
           raw.info("commandstats").then((info) => Number(/cmdstat_evalsha:calls=(\d+)/.exec(info)?.[1] ?? 0))
         )
         const callsBefore = yield* scriptCalls
-        yield* a!.sse.event(Note).send((id) => ({ text: `for ${id}` }))
+        yield* a!.sse.event(Note).sendEachLocal((id) => ({ text: `for ${id}` }))
         const callsAfter = yield* scriptCalls
         raw.disconnect()
         yield* c!.sse.broadcast(Message.make({ data: "end" }))

@@ -48,12 +48,19 @@ describe("SseServer: the Go seed's scenarios", () => {
       yield* five.waitFor("3 messages", () => five.messages().length === 3)
       yield* six.waitFor("3 messages", () => six.messages().length === 3)
       expect(yield* sse.size).toBe(2)
-      yield* sse.event(ServerWide).send((id, lastEventId) => ({ ID: id, LastID: lastEventId }))
+      yield* sse.event(ServerWide).sendEachLocal((id, lastEventId) => ({ ID: id, LastID: lastEventId }))
       yield* five.waitFor("the server-wide event", () => five.messages().length === 4)
       yield* six.waitFor("the server-wide event", () => six.messages().length === 4)
       expect(five.text()).toBe(`retry:50\n\n${seedBody(5)}data:{"ID":5,"LastID":""}\nevent:se\n\n`)
       expect(six.text()).toBe(`retry:50\n\n${seedBody(6)}data:{"ID":6,"LastID":""}\nevent:se\n\n`)
     }))
+
+  it("a server event's send takes one payload: a payload per id is sendEachLocal, local by its name", () => {
+    const perId = (sse: SseServer.SseServer<number>) =>
+      // @ts-expect-error a function is not a payload: per-id payloads go through sendEachLocal
+      sse.event(ServerWide).send((id: number) => ({ ID: id, LastID: "" }))
+    expect(perId).toBeTypeOf("function")
+  })
 })
 
 describe("SseServer: responses", () => {

@@ -73,7 +73,7 @@ const post = Effect.gen(function*() {
   const id = String(nextId++)
   yield* sse.event(Chat).send(message, { id })
   const listeners = (yield* sse.size) - 1
-  yield* sse.event(Notice).send((user) => ({
+  yield* sse.event(Notice).sendEachLocal((user) => ({
     text: user === message.from
       ? `delivered to ${listeners} other connection${listeners === 1 ? "" : "s"}`
       : `new message from ${message.from}`

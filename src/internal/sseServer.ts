@@ -177,16 +177,14 @@ export const make = <Id>(
     }
 
     const event = <A, I, R>(sseEvent: SseEvent.SseEvent<A, I, R>): SseServer.ServerEvent<Id, A, R> => ({
-      send: (payload, encodeOptions) => {
-        if (typeof payload !== "function") {
-          return Effect.flatMap(
-            Effect.mapError(sseEvent.encode(payload, encodeOptions), (cause) => encodeError(undefined, cause)),
-            broadcast
-          )
-        }
-        const payloadOf = payload as (id: Id, lastEventId: string) => A
-        // Each id connected here gets its own payload, computed once per id from its newest connection.
-        return Effect.suspend(() => {
+      send: (payload, encodeOptions) =>
+        Effect.flatMap(
+          Effect.mapError(sseEvent.encode(payload, encodeOptions), (cause) => encodeError(undefined, cause)),
+          broadcast
+        ),
+      // Each id connected here gets its own payload, computed once per id from its newest connection.
+      sendEachLocal: (payloadOf, encodeOptions) =>
+        Effect.suspend(() => {
           const newest = MutableHashMap.empty<Id, Connection<Id>>()
           for (const connection of hub.open) MutableHashMap.set(newest, connection.id, connection)
           return Effect.flatMap(
@@ -195,8 +193,7 @@ export const make = <Id>(
                 Effect.map(
                   Effect.mapError(
                     sseEvent.encode(payloadOf(id, lastEventId), encodeOptions),
-                    (cause) =>
-                      encodeError(id, cause)
+                    (cause) => encodeError(id, cause)
                   ),
                   (message) => [id, message] as const
                 ))),
@@ -207,11 +204,9 @@ export const make = <Id>(
                   undefined,
                   messages.map(([id, message]) => ({ target: backplane.keyOf(id), message }))
                 )
-                : Effect.forEach(messages, ([id, message]) =>
-                  send(id, message), { discard: true })
+                : Effect.forEach(messages, ([id, message]) => send(id, message), { discard: true })
           )
         })
-      }
     })
 
     const server: SseServer.SseServer<Id> = {
