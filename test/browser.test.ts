@@ -15,6 +15,7 @@ import * as Room from "../examples/room/app.js"
 import * as RoomHistory from "../examples/room/history.js"
 import { hasBrowser, launch } from "./utils/browser.js"
 import { eventually, listen, serve } from "./utils/http.js"
+import { redisAvailable, testRedis, uniquePrefix } from "./utils/redis.js"
 import { tempDirectory } from "./utils/temp.js"
 
 const secret = "browser test secret"
@@ -97,8 +98,13 @@ const expectExactlyOnce = (page: Page, texts: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const received = yield* chats(page)
     expect(received.map((chat) => chat.text)).toEqual(texts)
-    const ids = received.map((chat) => Number(chat.id))
-    expect(ids.every((id, i) => i === 0 || id > ids[i - 1]!), `ids ${ids.join(",")}`).toBe(true)
+    // Ids are counters ("7"), or Redis stream ids ("1764374400000-3"): compared part by part.
+    const ids = received.map((chat) => chat.id)
+    const after = (a: string, b: string) => {
+      const [x, y] = [a.split("-").map(Number), b.split("-").map(Number)]
+      return x[0]! > y[0]! || (x[0] === y[0] && (x[1] ?? 0) > (y[1] ?? 0))
+    }
+    expect(ids.every((id, i) => i === 0 || after(id, ids[i - 1]!)), `ids ${ids.join(",")}`).toBe(true)
     const listed = yield* Effect.promise(() => page.locator("#messages li[data-id]").count())
     expect(listed).toBe(texts.length)
     return received
@@ -228,12 +234,24 @@ describe.skipIf(!hasBrowser)("browser: the demo room in headless Chromium", () =
     60_000
   )
 
-  it.scopedLive(
-    "after a server restart with a file history, nothing is lost and ids go on",
-    () =>
+  const stores: ReadonlyArray<[string, Effect.Effect<RoomHistory.Store, never, Scope.Scope>, boolean]> = [
+    [
+      "a file",
+      Effect.map(tempDirectory("effect-sse-room-"), (dir) => ({ _tag: "File", path: Path.join(dir, "history.jsonl") })),
+      true
+    ],
+    [
+      "Redis",
+      Effect.map(testRedis, (redis) => ({ _tag: "Redis", url: redis.url, prefix: uniquePrefix() })),
+      redisAvailable
+    ]
+  ]
+
+  it.scopedLive.each(stores.filter(([, , available]) => available))(
+    "after a server restart with a history in %s, nothing is lost and ids go on",
+    ([, makeStore]) =>
       Effect.gen(function*() {
-        const dir = yield* tempDirectory("effect-sse-room-")
-        const store: RoomHistory.Store = { _tag: "File", path: Path.join(dir, "history.jsonl") }
+        const store = yield* makeStore
         // The first server lives in a scope of its own, closed halfway; the browser lives as long as the test.
         const first = yield* Scope.make()
         const a = yield* Scope.extend(startRoom({ store }), first)

@@ -13,7 +13,7 @@ import * as Fs from "node:fs"
 export type Store =
   | { readonly _tag: "Memory" }
   | { readonly _tag: "File"; readonly path: string }
-  | { readonly _tag: "Redis"; readonly url: string }
+  | { readonly _tag: "Redis"; readonly url: string; readonly prefix?: string | undefined }
 
 export interface Options {
   readonly store: Store
@@ -50,7 +50,11 @@ export const makeServer = (
   Effect.gen(function*() {
     const maxEntries = options.maxEntries ?? 1000
     const history = options.store._tag === "Redis"
-      ? RedisHistory.layerRedis({ url: options.store.url, prefix: "effect-sse-room", maxEntries })
+      ? RedisHistory.layerRedis({
+        url: options.store.url,
+        prefix: options.store.prefix ?? "effect-sse-room",
+        maxEntries
+      })
       : options.store._tag === "File"
       ? Layer.effect(History.History, makeFileHistory(options.store.path, maxEntries))
       : History.layerMemory({ maxEntries, maxAge: "1 hour" })
