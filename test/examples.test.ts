@@ -225,8 +225,11 @@ describe("examples: as processes", () => {
     () =>
       Effect.gen(function*() {
         const npm = yield* spawn("npm", ["start"], { cwd: root, env })
-        const [, url] = yield* npm.line(/open (http:\/\/127\.0\.0\.1:\d+) in two tabs$/, 60_000)
-        const client = yield* connect(`${url}/events`)
+        const [, url] = yield* npm.line(/open (http:\/\/127\.0\.0\.1:\d+) in two tabs/, 60_000)
+        // The room's identity is a cookie the page sets.
+        const home = yield* Effect.promise(() => fetch(url!))
+        const cookie = (home.headers.get("set-cookie") ?? "").split(";")[0]!
+        const client = yield* connect(`${url}/events`, { headers: { cookie } })
         expect(client.status).toBe(200)
         // SIGTERM to npm only, as a supervisor sends it: the server must hear it, tell the client, and stop.
         yield* npm.kill("SIGTERM")
