@@ -294,12 +294,20 @@ describe.skipIf(!hasBrowser)("browser: the demo room in headless Chromium", () =
     60_000
   )
 
-  it.scopedLive(
-    "when the history no longer has what a page missed, the page shows the gap",
-    () =>
+  const gapStores: ReadonlyArray<[string, Effect.Effect<RoomHistory.Store, never, Scope.Scope>]> = [
+    ["memory", Effect.succeed({ _tag: "Memory" })],
+    [
+      "a file",
+      Effect.map(tempDirectory("effect-sse-room-"), (dir) => ({ _tag: "File", path: Path.join(dir, "history.jsonl") }))
+    ]
+  ]
+
+  it.scopedLive.each(gapStores)(
+    "when the history (in %s) no longer has what a page missed, the page shows the gap",
+    ([, makeStore]) =>
       Effect.gen(function*() {
         const gate = yield* Effect.makeLatch(true)
-        const { connects, say, url } = yield* startRoom({ store: { _tag: "Memory" }, maxEntries: 4, gate })
+        const { connects, say, url } = yield* startRoom({ store: yield* makeStore, maxEntries: 4, gate })
         const page = yield* openRoom(url)
         yield* say("alice", "seen")
         yield* waitForChats(page, 1)
