@@ -234,17 +234,17 @@ describe.skipIf(!hasBrowser)("browser: the demo room in headless Chromium", () =
     60_000
   )
 
+  const fileStore: Effect.Effect<RoomHistory.Store, never, Scope.Scope> = Effect.map(
+    tempDirectory("effect-sse-room-"),
+    (dir) => ({ _tag: "File", path: Path.join(dir, "history.jsonl") })
+  )
+  const redisStore: Effect.Effect<RoomHistory.Store, never, Scope.Scope> = Effect.map(
+    testRedis,
+    (redis) => ({ _tag: "Redis", url: redis.url, prefix: uniquePrefix() })
+  )
   const stores: ReadonlyArray<[string, Effect.Effect<RoomHistory.Store, never, Scope.Scope>, boolean]> = [
-    [
-      "a file",
-      Effect.map(tempDirectory("effect-sse-room-"), (dir) => ({ _tag: "File", path: Path.join(dir, "history.jsonl") })),
-      true
-    ],
-    [
-      "Redis",
-      Effect.map(testRedis, (redis) => ({ _tag: "Redis", url: redis.url, prefix: uniquePrefix() })),
-      redisAvailable
-    ]
+    ["a file", fileStore, true],
+    ["Redis", redisStore, redisAvailable]
   ]
 
   it.scopedLive.each(stores.filter(([, , available]) => available))(
@@ -294,15 +294,12 @@ describe.skipIf(!hasBrowser)("browser: the demo room in headless Chromium", () =
     60_000
   )
 
-  const gapStores: ReadonlyArray<[string, Effect.Effect<RoomHistory.Store, never, Scope.Scope>]> = [
-    ["memory", Effect.succeed({ _tag: "Memory" })],
-    [
-      "a file",
-      Effect.map(tempDirectory("effect-sse-room-"), (dir) => ({ _tag: "File", path: Path.join(dir, "history.jsonl") }))
-    ]
+  const gapStores: ReadonlyArray<[string, Effect.Effect<RoomHistory.Store, never, Scope.Scope>, boolean]> = [
+    ["memory", Effect.succeed({ _tag: "Memory" }), true],
+    ...stores
   ]
 
-  it.scopedLive.each(gapStores)(
+  it.scopedLive.each(gapStores.filter(([, , available]) => available))(
     "when the history (in %s) no longer has what a page missed, the page shows the gap",
     ([, makeStore]) =>
       Effect.gen(function*() {
