@@ -13,6 +13,7 @@ import * as Session from "../examples/session.js"
 import { hasBrowser, launch } from "./utils/browser.js"
 import { connect, eventually, listen, serve } from "./utils/http.js"
 import { spawn } from "./utils/process.js"
+import { tempDirectory } from "./utils/temp.js"
 
 const root = Path.join(import.meta.dirname, "..")
 
@@ -215,6 +216,24 @@ describe("examples: as processes", () => {
         expect(second.stdout()).toBe("")
         expect(second.stderr().trim().split("\n")).toEqual([
           `port ${port} is in use: stop what holds it, or set PORT to another port`
+        ])
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    "npm start on a history file it cannot read says so in one line, and prints no URL",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDirectory("effect-sse-room-")
+        const npm = yield* spawn("npm", ["run", "--silent", "start"], {
+          cwd: root,
+          env: { ...env, ROOM_HISTORY_FILE: dir }
+        })
+        expect(yield* npm.exited(60_000)).toBe(1)
+        expect(npm.stdout()).toBe("")
+        expect(npm.stderr().trim().split("\n")).toEqual([
+          expect.stringMatching(/^cannot start: Unavailable: the history store cannot be reached: EISDIR/)
         ])
       }),
     120_000
