@@ -184,7 +184,8 @@ export const makeFile = (
     const logs = yield* Effect.try({ try: () => load(path, maxEntries), catch: unavailable })
     const claimed = new Set<string>()
 
-    // The file as the logs keep it, replaced in one rename; then opened for appending.
+    // The file as the logs keep it, replaced in one rename. It is opened for appending before the rename, so that
+    // past the rename nothing can fail: either the new file is in place and written to, or the old one still is.
     const rewrite = (): OpenFile => {
       const lines: Array<string> = []
       for (const [log, state] of logs) {
@@ -199,8 +200,14 @@ export const makeFile = (
       } finally {
         Fs.closeSync(descriptor)
       }
-      Fs.renameSync(temporary, path)
-      return { fd: Fs.openSync(path, "a"), size: Buffer.byteLength(text) }
+      const fd = Fs.openSync(temporary, "a")
+      try {
+        Fs.renameSync(temporary, path)
+      } catch (cause) {
+        close(fd)
+        throw cause
+      }
+      return { fd, size: Buffer.byteLength(text) }
     }
 
     let file: OpenFile = yield* Effect.acquireRelease(
@@ -208,11 +215,22 @@ export const makeFile = (
       () => Effect.sync(() => close(file.fd))
     )
     let appendedSinceRewrite = 0
+    // A failed write that could not be cut off the file: it is rewritten before anything is appended after it.
+    let damaged = false
+
+    const replaceFile = () => {
+      const rewritten = rewrite()
+      close(file.fd)
+      file = rewritten
+      appendedSinceRewrite = 0
+      damaged = false
+    }
 
     /** Writes the lines at the end of the file, or leaves the file as it was. */
     const write = (text: string): Either.Either<void, History.HistoryError> => {
       const bytes = Buffer.from(text)
       try {
+        if (damaged) replaceFile()
         let written = 0
         while (written < bytes.length) written += Fs.writeSync(file.fd, bytes, written)
         file.size += bytes.length
@@ -220,29 +238,20 @@ export const makeFile = (
       } catch (cause) {
         try {
           Fs.ftruncateSync(file.fd, file.size)
+          damaged = false
         } catch {
-          // The next rewrite replaces the file with what the logs hold.
+          damaged = true
         }
         return Either.left(unavailable(cause))
       }
     }
 
     /** Replaces the file once it holds `maxEntries` lines more than the logs keep; a failure is retried later. */
-    const compact = Effect.suspend(() => {
-      if (appendedSinceRewrite < maxEntries) return Effect.void
-      const previous = file
-      return Effect.try({ try: rewrite, catch: unavailable }).pipe(
-        Effect.matchEffect({
-          onFailure: (error) => Effect.logWarning(`room history: ${path} not compacted`, error),
-          onSuccess: (rewritten) =>
-            Effect.sync(() => {
-              file = rewritten
-              appendedSinceRewrite = 0
-              close(previous.fd)
-            })
-        })
+    const compact = Effect.suspend(() =>
+      appendedSinceRewrite < maxEntries ? Effect.void : Effect.try({ try: replaceFile, catch: unavailable }).pipe(
+        Effect.catchAll((error) => Effect.logWarning(`room history: ${path} not compacted`, error))
       )
-    })
+    )
 
     const makeLog = (namespace: string, subscriber: History.Subscriber): History.Log => {
       const state = logs.get(namespace) ?? { entries: [], counter: 0 }
