@@ -58,6 +58,8 @@ interface Memory {
 }
 
 interface Run {
+  /** Seconds from the first connection attempt until every connection was registered. */
+  readonly acceptSeconds: number
   readonly eventsPerSecond: number
   readonly complete: boolean
   readonly p50: number
@@ -86,6 +88,7 @@ const runOnce = async (
     const before = await server.request<Memory>({ type: "memory" }, "memory")
     const ports: Array<number> = []
     for (const s of servers) ports.push((await s.request<{ port: number }>({ type: "port" }, "port")).port)
+    const acceptStart = performance.now()
     await client.request({ type: "connect", ports, clients }, "connected")
     const connected = async () => {
       let count = 0
@@ -95,6 +98,7 @@ const runOnce = async (
       return count === clients
     }
     await waitFor(connected, "every connection to register")
+    const acceptSeconds = (performance.now() - acceptStart) / 1000
     log("connected")
     const after = await server.request<Memory>({ type: "memory" }, "memory")
     const perConnection = (bytes: number) => bytes / Math.ceil(clients / instances)
@@ -119,12 +123,14 @@ const runOnce = async (
     await server.request({ type: "paced", count: pacedEvents, intervalMs: 10 }, "paced")
     const latency = await latencies
     return {
+      acceptSeconds,
       eventsPerSecond: done.received / seconds,
       complete: done.complete,
       p50: latency.p50,
       p99: latency.p99,
-      remoteP50: latency.remoteP50,
-      remoteP99: latency.remoteP99,
+      // NaN crosses IPC as null.
+      remoteP50: latency.remoteP50 ?? Number.NaN,
+      remoteP99: latency.remoteP99 ?? Number.NaN,
       heapPerConnection: perConnection(after.heapUsed - before.heapUsed),
       rssPerConnection: perConnection(after.rss - before.rss)
     }
@@ -144,7 +150,7 @@ const names: ReadonlyArray<ServerName> = process.env.BENCH_SERVERS
   ? ["bare node:http", ...process.env.BENCH_SERVERS.split(",").filter((name) => name !== "bare node:http")] as Array<
     ServerName
   >
-  : ["bare node:http", "platform-node floor", "effect-sse", "better-sse"]
+  : ["bare node:http", "platform-node floor", "effect-sse", "effect-sse portable", "better-sse"]
 
 export const runServerBench = async (options: ServerBenchOptions): Promise<string> => {
   const sections: Array<string> = []
@@ -162,6 +168,7 @@ export const runServerBench = async (options: ServerBenchOptions): Promise<strin
         p99: median(all.map((r) => r.p99)),
         heap: median(all.map((r) => r.heapPerConnection)),
         rss: median(all.map((r) => r.rssPerConnection)),
+        accept: median(all.map((r) => r.acceptSeconds)),
         complete: all.every((r) => r.complete)
       }
     }
@@ -177,7 +184,8 @@ export const runServerBench = async (options: ServerBenchOptions): Promise<strin
         `${(s.p99 / bare.p99).toFixed(2)}×`,
         fixed(s.heap / 1024, 1),
         `${(s.heap / bare.heap).toFixed(2)}×`,
-        fixed(s.rss / 1024, 1)
+        fixed(s.rss / 1024, 1),
+        fixed(s.accept, 2)
       ]
     })
     sections.push(
@@ -192,7 +200,8 @@ export const runServerBench = async (options: ServerBenchOptions): Promise<strin
             "p99 vs bare",
             "heap KiB/conn",
             "heap vs bare",
-            "RSS KiB/conn"
+            "RSS KiB/conn",
+            "accept s"
           ],
           rows
         )

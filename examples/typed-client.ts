@@ -21,19 +21,22 @@ const server = Effect.gen(function*() {
   let connections = 0
   const feed = HttpRouter.empty.pipe(HttpRouter.get(
     "/prices",
-    Effect.gen(function*() {
-      const response = yield* sse.connect(connections++)
-      const [source] = yield* sse.sources
-      const from = Number((yield* source!.lastEventId) || "0")
-      for (let n = from + 1; n <= from + 3; n++) {
-        const event = n % 4 === 0 ?
-          Halt.encode({ symbol: "EFCT", reason: "volatility" }, { id: String(n) }) :
-          Price.encode({ symbol: "EFCT", cents: 4200 + n }, { id: String(n) })
-        yield* source!.send(yield* Effect.orDie(event))
-      }
-      yield* source!.close
-      return response
-    }).pipe(Effect.orDie)
+    Effect.suspend(() =>
+      sse.connect(connections++, {
+        // Given the new source before any live frame reaches it: resume after its Last-Event-ID, then hang up.
+        onOpen: (source) =>
+          Effect.gen(function*() {
+            const from = Number((yield* source.lastEventId) || "0")
+            for (let n = from + 1; n <= from + 3; n++) {
+              const event = n % 4 === 0 ?
+                Halt.encode({ symbol: "EFCT", reason: "volatility" }, { id: String(n) }) :
+                Price.encode({ symbol: "EFCT", cents: 4200 + n }, { id: String(n) })
+              yield* source.send(yield* Effect.orDie(event))
+            }
+            yield* source.close
+          })
+      })
+    ).pipe(Effect.orDie)
   ))
   yield* HttpServer.serveEffect(feed)
 })

@@ -72,6 +72,16 @@ export interface Entry {
 /**
  * A message to record: for the connections of one id (`target`, the id's key) or for all (`undefined`).
  *
+ * @example
+ * ```ts
+ * import { History, Message } from "effect-sse"
+ *
+ * const items: ReadonlyArray<History.Item> = [
+ *   { target: undefined, message: Message.make({ data: "to everyone" }) },
+ *   { target: History.jsonKey(42), message: Message.make({ data: "to user 42 only" }) }
+ * ]
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -112,6 +122,16 @@ export type Resume =
 /**
  * What a log tells its server, in the log's order.
  *
+ * @example
+ * ```ts
+ * import { History } from "effect-sse"
+ *
+ * const printing: History.Subscriber = {
+ *   onEntry: (entry) => console.log(entry.key, entry.target ?? "everyone", entry.message.data),
+ *   onGap: (reason) => console.log(`entries lost (${reason}): every client must be told`)
+ * }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -127,6 +147,20 @@ export interface Subscriber {
 
 /**
  * One server's log in a store.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { History, Message } from "effect-sse"
+ *
+ * const program = Effect.gen(function*() {
+ *   const store = yield* History.History
+ *   const log = yield* store.open("news", { onEntry: () => {}, onGap: () => {} })
+ *   const [first] = yield* log.append([{ target: undefined, message: Message.make({ data: "a" }) }])
+ *   yield* log.append([{ target: "ada", message: Message.make({ data: "b" }) }])
+ *   const replay = yield* log.since(first!.message.id!, "bob") // nothing for bob: "b" is ada's
+ * }).pipe(Effect.scoped, Effect.provide(History.layerMemory()))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -151,7 +185,26 @@ export interface Log {
 
 /**
  * A store of logs: what `layerMemory` and `History/Redis` provide. A server given a history opens its log in its
- * own scope, under its name.
+ * own scope, under its name. A store of one's own implements `open`; wrapping one is as short:
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { History } from "effect-sse"
+ *
+ * // Counts what every server records, around the in-memory store.
+ * let recorded = 0
+ * const Counting = Layer.effect(
+ *   History.History,
+ *   Effect.map(History.makeMemory(), (store): History.Service => ({
+ *     open: (namespace, subscriber) =>
+ *       Effect.map(store.open(namespace, subscriber), (log) => ({
+ *         ...log,
+ *         append: (items) => Effect.tap(log.append(items), (entries) => Effect.sync(() => (recorded += entries.length)))
+ *       }))
+ *   }))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category models

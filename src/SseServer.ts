@@ -260,7 +260,9 @@ export interface ServerEvent<Id, A, R> {
  * const route = sse.connect("ada", {
  *   headers: { "access-control-allow-origin": "https://app.example" },
  *   // Runs before any live frame reaches the new source: greet it, or send it a snapshot.
- *   onOpen: (source) => source.send(Message.make({ event: "welcome", data: String(source.id) }))
+ *   onOpen: (source) => source.send(Message.make({ event: "welcome", data: String(source.id) })),
+ *   // Runs once it is gone, after it has left the registry.
+ *   onClose: (source) => Effect.log(`${source.id} left`)
  * })
  * ```
  *
@@ -274,6 +276,12 @@ export interface ConnectOptions<Id, E = never, R = never> {
    * in order. When it fails or is interrupted, the source is closed and `connect` fails with its error.
    */
   readonly onOpen?: ((source: Source<Id>) => Effect.Effect<void, E, R>) | undefined
+  /**
+   * Runs once the source is gone (its client left, it was closed, replaced or aborted, or `onOpen` failed), after
+   * it has left the registry, in a fiber of the server's scope. Use it rather than a finalizer of the request's
+   * scope: on the Node fast path, the request's scope closes as soon as `connect` returns.
+   */
+  readonly onClose?: ((source: Source<Id>) => Effect.Effect<void>) | undefined
   /**
    * Headers added to the event stream's response (e.g. CORS). On the Node fast path the head is sent inside
    * `connect`, so headers that middleware adds to the returned response do not reach the client: give them here.

@@ -1,7 +1,7 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Layer, Option, Stream, TestClock } from "effect"
-import { History, Message, SseClient, SseEvent } from "effect-sse"
+import { Chunk, Config, Context, Effect, Exit, Fiber, Layer, Option, Stream, TestClock } from "effect"
+import { History, Message, SseClient, SseEvent, SseServer } from "effect-sse"
 import { connect, eventually, listen, serve } from "./utils/http.js"
 import { eventsRoute, makeServer } from "./utils/sse.js"
 
@@ -243,4 +243,44 @@ describe("SseServer with a history: reconnects with Last-Event-ID", () => {
 
   it.scopedLive("the same when the history answers late: live frames sent meanwhile wait for the replay", () =>
     everyMessageOnce(slowHistory))
+})
+
+describe("SseServer with a history: sends", () => {
+  class Events extends Context.Tag("test/History/Events")<Events, SseServer.SseServer<string>>() {}
+
+  it.scoped("layerConfig takes the history options beside the Config ones, and records through the store", () =>
+    Effect.gen(function*() {
+      const layer = SseServer.layerConfig(Events, { name: Config.succeed("configured") }, { key: (id) => id })
+      const context = yield* Layer.build(Layer.provideMerge(layer, History.layerMemory()))
+      const sse = Context.get(context, Events)
+      yield* sse.send("ada", Message.make({ data: "kept for ada" }))
+      const log = yield* Context.get(context, History.History).open("other", { onEntry: () => {}, onGap: () => {} })
+      // The server's log is its own: another log of the store knows nothing of it.
+      expect(yield* log.since("1", "ada")).toEqual({ _tag: "Gap", reason: "Unknown" })
+      const configured = yield* Effect.exit(
+        Context.get(context, History.History).open("configured", { onEntry: () => {}, onGap: () => {} })
+      )
+      expect(Exit.isFailure(configured)).toBe(true)
+    }))
+
+  it.scopedLive("a source's own send is recorded for its id: every connection of the id gets it, and a resume too", () =>
+    Effect.gen(function*() {
+      const { server, url } = yield* listen
+      const sse = yield* makeServer<string>({ name: "own", connectionsPerId: "multiple", history: { key: (id) => id } })
+        .pipe(Effect.provide(History.layerMemory()))
+      yield* serve(server, eventsRoute(sse))
+      const first = yield* connect(`${url}/events/ada`)
+      const second = yield* connect(`${url}/events/ada`)
+      yield* eventually("two connections", Effect.map(sse.size, (n) => n === 2))
+      yield* sse.broadcast(Message.make({ data: "start" }))
+      const [one] = yield* sse.getAll("ada")
+      yield* one!.send(Message.make({ data: "from a source" }))
+      for (const client of [first, second]) {
+        yield* client.waitFor("the source's send", () => client.messages().some((m) => m.data === "from a source"))
+      }
+      expect(second.messages().map((m) => [m.data, m.id])).toEqual([["start", "1"], ["from a source", "2"]])
+      const again = yield* connect(`${url}/events/ada`, { headers: { "last-event-id": "1" } })
+      yield* again.waitFor("the replay", () => again.messages().length === 1)
+      expect(again.messages()[0]!.data).toBe("from a source")
+    }))
 })

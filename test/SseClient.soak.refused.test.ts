@@ -15,6 +15,6 @@ describe("SseClient: memory over a long outage", () => {
         assert(error._tag === "TransportError")
         expect(error.reason).toBe("Connect")
       }),
-    120_000
+    240_000
   )
 })

@@ -13,6 +13,6 @@ describe("SseClient: memory over a long outage", () => {
         expect(error.status).toBe(503)
         expect(error.body).toBe("down")
       }),
-    120_000
+    240_000
   )
 })

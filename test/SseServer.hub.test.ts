@@ -201,6 +201,29 @@ describe("SseServer: connect gives the handler the new source", () => {
       yield* Fiber.interrupt(flood)
     }))
 
+  it.scopedLive("onClose runs once the source is gone, after it has left the registry", () =>
+    Effect.gen(function*() {
+      const seen: Array<{ readonly id: string; readonly size: number }> = []
+      const { url } = yield* startServer<string, never, never>({}, (sse) =>
+        HttpRouter.empty.pipe(
+          HttpRouter.get(
+            "/watched/:id",
+            Effect.flatMap(HttpRouter.params, (params) =>
+              sse.connect(params.id ?? "", {
+                onClose: (source) => Effect.map(sse.size, (size) => void seen.push({ id: source.id, size }))
+              }))
+          )
+        ))
+      const first = yield* connect(`${url}/watched/a`)
+      const second = yield* connect(`${url}/watched/b`)
+      yield* first.waitFor("the stream to open", () => first.text().length > 0)
+      yield* second.waitFor("the stream to open", () => second.text().length > 0)
+      expect(seen).toEqual([])
+      yield* first.destroy
+      yield* waitUntil("onClose", () => seen.length === 1)
+      expect(seen).toEqual([{ id: "a", size: 1 }])
+    }))
+
   class Denied extends Data.TaggedError("Denied")<{ readonly reason: string }> {}
 
   it.scopedLive("when onOpen fails, the source is closed, never registered for good, and connect fails with its error", () =>

@@ -1,8 +1,9 @@
 /**
  * The servers under test, each answering `GET /events` with an event stream and broadcasting one ~200-byte event
  * to every client on demand: a bare node:http server writing a pre-encoded frame (the practical limit), the same
- * on @effect/platform-node without effect-sse (the limit on this stack), better-sse's channel broadcast, and
- * effect-sse's SseServer.
+ * on @effect/platform-node without effect-sse (what a handler that streams its body costs on this stack),
+ * better-sse's channel broadcast, and effect-sse's SseServer, on the Node fast path and on the portable path.
+ * Every library server has heartbeats on (15 s), as in production; bare node:http and the floor have none.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpRouter from "@effect/platform/HttpRouter"
@@ -11,6 +12,7 @@ import { createChannel, createSession } from "better-sse"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { History, Message, SseServer } from "effect-sse"
 import * as RedisHistory from "effect-sse/History/Redis"
+import * as SseServerNode from "effect-sse/SseServer/Node"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { Readable } from "node:stream"
@@ -62,10 +64,12 @@ const bare = async (): Promise<BenchServer> => {
   }
 }
 
+const KEEP_ALIVE_MS = 15_000
+
 const betterSse = async (): Promise<BenchServer> => {
   const channel = createChannel()
   const server = Http.createServer(async (req, res) => {
-    const session = await createSession(req, res, { keepAlive: null, retry: null })
+    const session = await createSession(req, res, { keepAlive: KEEP_ALIVE_MS, retry: null })
     channel.register(session)
   })
   const port = await listen(server)
@@ -79,16 +83,22 @@ const betterSse = async (): Promise<BenchServer> => {
   }
 }
 
-const effectSse = (history?: Layer.Layer<History.History>) => async (): Promise<BenchServer> => {
+const effectSse = (history?: Layer.Layer<History.History>, fastPath = true) => async (): Promise<BenchServer> => {
   const scope = Effect.runSync(Scope.make())
   const { port, sse } = await Effect.runPromise(Scope.extend(
     Effect.gen(function*() {
       const server = yield* NodeHttpServer.make(() => Http.createServer(), { port: 0, host: "127.0.0.1" })
-      const context = history === undefined ? Context.empty() : yield* Layer.build(history)
+      const historyContext = history === undefined ? Context.empty() : yield* Layer.build(history)
+      const context = fastPath ? Context.merge(historyContext, yield* Layer.build(SseServerNode.layer)) : historyContext
       // Big enough that the flood never meets the slow-consumer policy: every event must arrive.
-      const options = { bufferCapacity: 4096, sendTimeout: "60 seconds", name: "bench" } as const
+      const options: SseServer.Options = {
+        bufferCapacity: 4096,
+        sendTimeout: "60 seconds",
+        keepAlive: KEEP_ALIVE_MS,
+        name: "bench"
+      }
       const sse = history === undefined
-        ? yield* SseServer.make<number>(options)
+        ? yield* SseServer.make<number>(options).pipe(Effect.provide(context as Context.Context<never>))
         : yield* SseServer.make<number>({ ...options, history: { key: String } }).pipe(
           Effect.provide(context as Context.Context<History.History>)
         )
@@ -114,7 +124,10 @@ const redisHistory = () =>
   RedisHistory.layerRedis({
     url: process.env.BENCH_REDIS_URL!,
     prefix: process.env.BENCH_REDIS_PREFIX!,
-    maxEntries: 1000
+    maxEntries: 1000,
+    // The flood sends every event at once: the last of them wait behind the others for longer than a send would
+    // be allowed to wait for a Redis that answers.
+    timeout: "10 seconds"
   })
 
 // What @effect/platform-node costs by itself: its handler and request scope, a readable body that the broadcast
@@ -154,6 +167,7 @@ export const servers = {
   "bare node:http": bare,
   "better-sse": betterSse,
   "effect-sse": effectSse(),
+  "effect-sse portable": effectSse(undefined, false),
   "effect-sse + memory history": effectSse(Layer.suspend(() => History.layerMemory())),
   "effect-sse + Redis": effectSse(Layer.suspend(redisHistory))
 } as const

@@ -60,12 +60,12 @@ const PostMessage = Schema.Struct({
 
 const newGuest = () => `guest-${randomBytes(3).toString("hex")}`
 
-const presence = Effect.gen(function*() {
-  const sse = yield* Room
-  const users = Array.from(new Set((yield* sse.sources).map((source) => source.id))).sort()
-  // Not recorded: presence is state, not history; every (re)connection gets the current one.
-  yield* sse.broadcastFrame(yield* Effect.orDie(Presence.encodeFrame({ users })))
-})
+const presenceOf = (sse: SseServer.SseServer<string>) =>
+  Effect.gen(function*() {
+    const users = Array.from(new Set((yield* sse.sources).map((source) => source.id))).sort()
+    // Not recorded: presence is state, not history; every (re)connection gets the current one.
+    yield* Effect.ignore(Effect.flatMap(Presence.encodeFrame({ users }), (frame) => sse.broadcastFrame(frame)))
+  })
 
 /** Posts a chat message as `from`: recorded, given the next id, and broadcast; the sender gets a notice. */
 export const say = (from: string, text: string) =>
@@ -97,23 +97,26 @@ export const router = (options: RoomOptions) => {
     const request = yield* HttpServerRequest.HttpServerRequest
     if (options.beforeConnect !== undefined) yield* options.beforeConnect
     const sse = yield* Room
-    // Added before connecting, so it runs after the source has left the registry: the others see who left.
-    yield* Effect.addFinalizer(() => Effect.ignore(presence))
-    const response = yield* sse.connect(user.value)
-    // The newest connection of this user is the one just made (its missed frames are already in the response).
-    const source = yield* sse.get(user.value)
-    if (Option.isSome(source)) {
-      const { resume } = source.value
-      options.onConnect?.({ user: user.value, lastEventId: request.headers["last-event-id"] ?? "", resume })
-      const frame = resume._tag === "Fresh"
-        ? Welcome.encodeFrame({ user: user.value })
-        : resume._tag === "Replayed"
-        ? Resumed.encodeFrame({ count: resume.count })
-        : undefined // a gap: the server has sent SseEvent.ReplayGap already
-      if (frame !== undefined) yield* Effect.ignore(Effect.flatMap(frame, (bytes) => source.value.sendFrame(bytes)))
-    }
-    yield* presence
-    return response
+    const lastEventId = request.headers["last-event-id"] ?? ""
+    const presence = presenceOf(sse)
+    return yield* sse.connect(user.value, {
+      // Given the source once what it missed is on its way, before any live frame: the page learns how it began
+      // (what arrived before this was replayed), then everyone learns who is here.
+      onOpen: (source) =>
+        Effect.gen(function*() {
+          const { resume } = source
+          options.onConnect?.({ user: user.value, lastEventId, resume })
+          const frame = resume._tag === "Fresh"
+            ? Welcome.encodeFrame({ user: user.value })
+            : resume._tag === "Replayed"
+            ? Resumed.encodeFrame({ count: resume.count })
+            : undefined // a gap: the server has sent SseEvent.ReplayGap already
+          if (frame !== undefined) yield* Effect.ignore(Effect.flatMap(frame, (bytes) => source.sendFrame(bytes)))
+          yield* presence
+        }),
+      // Runs once the source has left the registry: the others see who left.
+      onClose: () => presence
+    })
   })
 
   const post = Effect.gen(function*() {

@@ -8,6 +8,7 @@
 import { Config, Effect, Either, Layer, Option, Schema, type Scope } from "effect"
 import { Encoder, History, Message, SseServer } from "effect-sse"
 import * as RedisHistory from "effect-sse/History/Redis"
+import * as SseServerNode from "effect-sse/SseServer/Node"
 import * as Fs from "node:fs"
 
 export type Store =
@@ -62,14 +63,15 @@ export const layer = (options: Options): Layer.Layer<History.History, History.Hi
 
 /**
  * The room's server, recording into the history (its log is named after the server, "room"): it lives as long as
- * the current scope. Users are strings, so a user is its own key in the history.
+ * the current scope. Users are strings, so a user is its own key in the history. On Node's fast path: a browser's
+ * stream outlives its handler, with no fiber, request scope or span held per connection.
  */
 export const makeServer = (
   serverOptions: SseServer.Options,
   options: Options
 ): Effect.Effect<SseServer.SseServer<string>, History.HistoryError, Scope.Scope> =>
   Effect.flatMap(
-    Layer.build(layer(options)),
+    Layer.build(Layer.merge(layer(options), SseServerNode.layer)),
     (context) =>
       SseServer.make<string>({ ...serverOptions, history: { key: (user) => user } }).pipe(Effect.provide(context))
   )

@@ -93,14 +93,18 @@ export class Connection<Id> implements SseServer.Source<Id> {
   private greeting: Array<Uint8Array> | undefined = []
   /** Run once when the connection is gone: frees the transport (e.g. a socket listener). */
   onDispose: (() => void) | undefined = undefined
+  /** The app's `onClose`, run in the server's scope once the connection is gone. */
+  onClosed: Effect.Effect<void> | undefined = undefined
   /** How an abort ends the response when there is no writer (the Stream body). */
   onAbort: (() => void) | undefined = undefined
+
+  /** Made when first needed: on the Node fast path, a connection whose socket keeps up never needs one. */
+  private queueValue: Queue.Queue<Uint8Array> | undefined = undefined
 
   constructor(
     readonly id: Id,
     /** The key of the id in the server's log; undefined without a history. */
     readonly historyKey: string | undefined,
-    readonly queue: Queue.Queue<Uint8Array>,
     private readonly hub: Hub<Id>,
     private readonly span: Tracer.Span | undefined,
     lastEventId: string
@@ -108,6 +112,20 @@ export class Connection<Id> implements SseServer.Source<Id> {
     this.lastEventIdValue = lastEventId
     this.lastSentId = lastEventId
     this.lastWrite = hub.now()
+  }
+
+  /** The frames waiting while the transport pushes back (see `SlowConsumerPolicy`). */
+  get queue(): Queue.Queue<Uint8Array> {
+    if (this.queueValue === undefined) {
+      this.queueValue = this.hub.makeQueue()
+      if (this.disposed) Effect.runFork(Queue.shutdown(this.queueValue))
+    }
+    return this.queueValue
+  }
+
+  private queuedSize(): number {
+    const queue = this.queueValue
+    return queue === undefined ? 0 : Option.getOrElse(queue.unsafeSize(), () => 0)
   }
 
   get isOpen(): boolean {
@@ -142,7 +160,7 @@ export class Connection<Id> implements SseServer.Source<Id> {
     }
     this.hub.flushWritten()
     // Frames queued while opening (a close, a greeting past the queue's room) have a writer coming for them.
-    if (writer !== undefined && Option.getOrElse(this.queue.unsafeSize(), () => 0) > 0) this.ensureWriter()
+    if (writer !== undefined && this.queuedSize() > 0) this.ensureWriter()
     return opening
   }
 
@@ -156,7 +174,7 @@ export class Connection<Id> implements SseServer.Source<Id> {
   nextBatch(): Effect.Effect<Chunk.Chunk<Uint8Array> | undefined> {
     if (this.ended) return Effect.succeed(undefined)
     const max = this.hub.settings.capacity + 1
-    return Option.getOrElse(this.queue.unsafeSize(), () => 0) > 0
+    return this.queuedSize() > 0
       ? Effect.map(Queue.takeUpTo(this.queue, max), (frames) => this.batch(frames))
       : Effect.flatMap(
         Queue.take(this.queue),
@@ -174,7 +192,7 @@ export class Connection<Id> implements SseServer.Source<Id> {
   // what keeps the order. The writer never waits on an empty queue: it ends there, in the same step as it looks.
   private writeQueued(writer: Writer): Effect.Effect<void> {
     const loop: Effect.Effect<void> = Effect.suspend(() => {
-      if (this.ended || Option.getOrElse(this.queue.unsafeSize(), () => 0) === 0) {
+      if (this.ended || this.queuedSize() === 0) {
         this.writing = false
         return Effect.void
       }
@@ -339,7 +357,7 @@ export class Connection<Id> implements SseServer.Source<Id> {
     if (this.aborted || this.disposed) return
     this.aborted = true
     this.ended = true
-    this.hub.onDropped(this.backlog.length + Option.getOrElse(this.queue.unsafeSize(), () => 0))
+    this.hub.onDropped(this.backlog.length + this.queuedSize())
     this.backlog.length = 0
     if (this.writer !== undefined) this.writer.abort()
     else this.onAbort?.()
@@ -364,8 +382,10 @@ export class Connection<Id> implements SseServer.Source<Id> {
     this.onDispose?.()
     this.onDispose = undefined
     this.onAbort = undefined
+    if (this.onClosed !== undefined) this.hub.fork(this.onClosed)
+    this.onClosed = undefined
     // Wakes a Stream body waiting for frames (it ends) and senders waiting for room (they fail `Closed`).
-    Effect.runFork(Queue.shutdown(this.queue))
+    if (this.queueValue !== undefined) Effect.runFork(Queue.shutdown(this.queueValue))
   }
 
   /** Waits for room for one frame, at most `sendTimeout` under the `"close"` policy. */

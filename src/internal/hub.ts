@@ -9,6 +9,7 @@ import type * as Fiber from "effect/Fiber"
 import type * as MetricLabel from "effect/MetricLabel"
 import * as MutableHashMap from "effect/MutableHashMap"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Encoder from "../Encoder.js"
 import type * as History from "../History.js"
@@ -117,6 +118,12 @@ export class Hub<Id> {
 
   nanos(): bigint {
     return this.clock.unsafeCurrentTimeNanos()
+  }
+
+  /** A connection's queue: sliding under `"dropOldest"`, bounded otherwise. */
+  makeQueue(): Queue.Queue<Uint8Array> {
+    const { capacity, policy } = this.settings
+    return Effect.runSync(policy === "dropOldest" ? Queue.sliding(capacity) : Queue.bounded(capacity))
   }
 
   // --- metrics ---

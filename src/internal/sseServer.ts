@@ -10,7 +10,6 @@ import * as FiberSet from "effect/FiberSet"
 import * as MetricLabel from "effect/MetricLabel"
 import * as MutableHashMap from "effect/MutableHashMap"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
 import * as Encoder from "../Encoder.js"
@@ -84,11 +83,6 @@ export const make = <Id>(
     // on Node the handler can return while the stream goes on. Its span joins the request's trace by ids only.
     const newConnection = (id: Id, lastEventId: string, parent: Option.Option<Tracer.AnySpan>) => {
       const historyKey = backplane === undefined ? undefined : backplane.keyOf(id)
-      const queue = Effect.runSync(
-        settings.policy === "dropOldest" ? Queue.sliding<Uint8Array>(settings.capacity) : Queue.bounded<Uint8Array>(
-          settings.capacity
-        )
-      )
       const span = tracer.span(
         "SseServer.connection",
         Option.map(
@@ -103,7 +97,7 @@ export const make = <Id>(
       )
       span.attribute("sse.server", settings.name)
       span.attribute("sse.id", String(id))
-      return new Connection<Id>(id, historyKey, queue, hub, span, lastEventId)
+      return new Connection<Id>(id, historyKey, hub, span, lastEventId)
     }
 
     const connect = <E = never, R = never>(id: Id, connectOptions?: SseServer.ConnectOptions<Id, E, R>) =>
@@ -123,6 +117,7 @@ export const make = <Id>(
         const watch = StreamWriter.watchSocket(request.source, () => connection.dispose())
         connection.onDispose = watch?.stop
         connection.onAbort = watch?.destroy
+        if (connectOptions?.onClose !== undefined) connection.onClosed = connectOptions.onClose(connection)
         const headers = eventStreamHeaders(request, connectOptions?.headers)
 
         const opened = yield* Effect.gen(function*() {
@@ -181,6 +176,23 @@ export const make = <Id>(
       })
     }
 
+    // Without a history: each id's frame offered to its connections, without waiting on a slow one.
+    const offerEach = (messages: ReadonlyArray<readonly [Id, Message.Message]>): Effect.Effect<void, SseServerError> =>
+      Effect.suspend(() => {
+        // All encoded before any goes out: an encoding error delivers nothing.
+        const frames: Array<Uint8Array> = []
+        for (const [id, message] of messages) {
+          const frame = Encoder.encode(message)
+          if (Either.isLeft(frame)) return Effect.fail(encodeError(id, frame.left))
+          frames.push(frame.right)
+        }
+        messages.forEach(([id], i) => {
+          for (const connection of hub.connectionsOf(id)) connection.unsafeOffer(frames[i]!)
+        })
+        hub.flushWritten()
+        return Effect.void
+      })
+
     const event = <A, I, R>(sseEvent: SseEvent.SseEvent<A, I, R>): SseServer.ServerEvent<Id, A, R> => ({
       send: (payload, encodeOptions) => {
         if (typeof payload !== "function") {
@@ -212,8 +224,7 @@ export const make = <Id>(
                   undefined,
                   messages.map(([id, message]) => ({ target: backplane.keyOf(id), message }))
                 )
-                : Effect.forEach(messages, ([id, message]) =>
-                  send(id, message), { discard: true })
+                : offerEach(messages)
           )
         })
       }
@@ -222,7 +233,8 @@ export const make = <Id>(
     const server: SseServer.SseServer<Id> = {
       [TypeId]: TypeId,
       connect,
-      get: (id) => Effect.sync(() => Option.fromNullable(hub.connectionsOf(id).at(-1))),
+      get: (id) =>
+        Effect.sync(() => Option.fromNullable(hub.connectionsOf(id).at(-1))),
       getAll: (id) => Effect.sync(() => hub.connectionsOf(id)),
       size: Effect.sync(() => hub.open.size),
       sources: Effect.sync(() => Array.from(hub.open)),
