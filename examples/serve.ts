@@ -1,8 +1,9 @@
 /**
  * How the examples' servers start: on `PORT` (or their own default) and `HOST` (default `localhost`), printing
- * their URL once the port is bound, and with one line instead of a stack trace when the port is taken. SIGTERM
- * and SIGINT interrupt the program (`NodeRuntime.runMain`): every layer closes, and an `SseServer` tells its
- * clients `retry:` before ending their streams.
+ * their URL once the port is bound and the app is up, and with one line instead of a stack trace when the port is
+ * taken or the app fails to start with a typed error. SIGTERM and SIGINT interrupt the program
+ * (`NodeRuntime.runMain`): every layer closes, and an `SseServer` tells its clients `retry:` before ending their
+ * streams.
  */
 import type * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -51,7 +52,8 @@ const launchable = <E>(server: Server<E>) =>
         Console.log(server.banner(`http://${host}:${address._tag === "TcpAddress" ? address.port : port}`))
       )
     )
-    return Layer.merge(server.app, listening).pipe(
+    // The URL is printed once the app is up too (its history read, say), so that it is never printed in vain.
+    return Layer.flatMap(server.app, () => listening).pipe(
       Layer.provide(NodeHttpServer.layer(createServer, { port, host })),
       Layer.mapError((error) => isAddressInUse(error) ? new PortInUse({ port, variable }) : error)
     )
@@ -67,6 +69,9 @@ export const serve = <E>(...servers: ReadonlyArray<Server<E>>): void =>
         ? Console.error(
           `port ${failure.value.port} is in use: stop what holds it, or set ${failure.value.variable} to another port`
         )
+        : failure._tag === "Some" && failure.value instanceof Error
+        // A typed error is a condition the app names (a history file it cannot read): its message says it all.
+        ? Console.error(`cannot start: ${failure.value.message}`)
         : Cause.isInterruptedOnly(cause)
         ? Effect.void
         : Effect.logError(cause)

@@ -13,6 +13,7 @@ import * as Session from "../examples/session.js"
 import { hasBrowser, launch } from "./utils/browser.js"
 import { connect, eventually, listen, serve } from "./utils/http.js"
 import { spawn } from "./utils/process.js"
+import { tempDirectory } from "./utils/temp.js"
 
 const root = Path.join(import.meta.dirname, "..")
 
@@ -221,12 +222,33 @@ describe("examples: as processes", () => {
   )
 
   it.scopedLive(
+    "npm start on a history file it cannot read says so in one line, and prints no URL",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDirectory("effect-sse-room-")
+        const npm = yield* spawn("npm", ["run", "--silent", "start"], {
+          cwd: root,
+          env: { ...env, ROOM_HISTORY_FILE: dir }
+        })
+        expect(yield* npm.exited(60_000)).toBe(1)
+        expect(npm.stdout()).toBe("")
+        expect(npm.stderr().trim().split("\n")).toEqual([
+          expect.stringMatching(/^cannot start: Unavailable: the history store cannot be reached: EISDIR/)
+        ])
+      }),
+    120_000
+  )
+
+  it.scopedLive(
     "npm start passes SIGTERM to the server, which ends its streams and exits",
     () =>
       Effect.gen(function*() {
         const npm = yield* spawn("npm", ["start"], { cwd: root, env })
-        const [, url] = yield* npm.line(/open (http:\/\/127\.0\.0\.1:\d+) in two tabs$/, 60_000)
-        const client = yield* connect(`${url}/events`)
+        const [, url] = yield* npm.line(/open (http:\/\/127\.0\.0\.1:\d+) in two tabs/, 60_000)
+        // The room's identity is a cookie the page sets.
+        const home = yield* Effect.promise(() => fetch(url!))
+        const cookie = (home.headers.get("set-cookie") ?? "").split(";")[0]!
+        const client = yield* connect(`${url}/events`, { headers: { cookie } })
         expect(client.status).toBe(200)
         // SIGTERM to npm only, as a supervisor sends it: the server must hear it, tell the client, and stop.
         yield* npm.kill("SIGTERM")

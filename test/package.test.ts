@@ -6,19 +6,21 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as ChildProcess from "node:child_process"
-import { readdirSync, readFileSync } from "node:fs"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
-import { join } from "node:path"
 import * as Path from "node:path"
 import { promisify } from "node:util"
 import { spawn } from "./utils/process.js"
+import { tempDirectory } from "./utils/temp.js"
 
-const root = join(import.meta.dirname, "..")
+const root = Path.join(import.meta.dirname, "..")
 
 const sourceFiles = (dir: string): Array<string> =>
-  readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory() ? sourceFiles(join(dir, entry.name)) : entry.name.endsWith(".ts") ? [join(dir, entry.name)] : []
+  Fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory()
+      ? sourceFiles(Path.join(dir, entry.name))
+      : entry.name.endsWith(".ts")
+      ? [Path.join(dir, entry.name)]
+      : []
   )
 
 const execFile = promisify(ChildProcess.execFile)
@@ -33,7 +35,7 @@ const run = (command: string, args: ReadonlyArray<string>, cwd: string) =>
 
 /** The packages and ranges of the README's install line, e.g. `effect@^3.22`. */
 const documentedInstall = (): Array<string> => {
-  const line = readFileSync(join(root, "README.md"), "utf8").split("\n").find((line) =>
+  const line = Fs.readFileSync(Path.join(root, "README.md"), "utf8").split("\n").find((line) =>
     line.startsWith("npm install effect-sse ")
   )
   if (line === undefined) throw new Error("README.md has no `npm install effect-sse ...` line")
@@ -112,8 +114,8 @@ describe("package", () => {
   it("no module imports a node: built-in at load time, so the client and the parser bundle for browsers", () => {
     // SseServer finds Node's modules through process.getBuiltinModule when a request arrives; type-only imports
     // are erased.
-    const offenders = sourceFiles(join(root, "src")).flatMap((file) =>
-      readFileSync(file, "utf8").split("\n")
+    const offenders = sourceFiles(Path.join(root, "src")).flatMap((file) =>
+      Fs.readFileSync(file, "utf8").split("\n")
         .filter((line) => /^\s*import\s+(?!type\b)[^;]*from\s+"node:/.test(line) || /\brequire\("node:/.test(line))
         .map((line) => `${file}: ${line.trim()}`)
     )
@@ -124,10 +126,7 @@ describe("package", () => {
     "the packed tarball installs at the documented versions; its server and client run",
     () =>
       Effect.gen(function*() {
-        const dir = yield* Effect.acquireRelease(
-          Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-sse-package-"))),
-          (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-        )
+        const dir = yield* tempDirectory("effect-sse-package-")
         const started = Date.now()
         const timing: Array<string> = []
         const lap = (what: string) => timing.push(`${what} ${((Date.now() - started) / 1000).toFixed(1)} s`)
@@ -165,7 +164,7 @@ describe("package", () => {
         lap("install")
 
         // Type-checked and compiled under NodeNext, with this repository's TypeScript (the app's is the user's).
-        yield* run(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "."], dir)
+        yield* run(process.execPath, [Path.join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "."], dir)
         lap("tsc")
 
         const server = yield* spawn(process.execPath, ["dist/server.js"], { cwd: dir })
