@@ -15,6 +15,7 @@ import * as Encoder from "../Encoder.js"
 import type * as History from "../History.js"
 import type * as SseServer from "../SseServer.js"
 import { type Backplane, gapFrame } from "./backplane.js"
+import { concat } from "./bytes.js"
 import { type Connection, heartbeatFrame } from "./connection.js"
 import { metrics } from "./serverMetrics.js"
 
@@ -60,20 +61,6 @@ export const resolveSettings = (options: SseServer.Options): Settings => {
     shutdownTimeout: millis(options.shutdownTimeout, 5000),
     shutdownJitter: millis(options.shutdownJitter, 5000)
   }
-}
-
-/** @internal */
-export const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  if (parts.length === 1) return parts[0]!
-  let length = 0
-  for (const part of parts) length += part.length
-  const out = new Uint8Array(length)
-  let offset = 0
-  for (const part of parts) {
-    out.set(part, offset)
-    offset += part.length
-  }
-  return out
 }
 
 /**

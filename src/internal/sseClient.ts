@@ -17,6 +17,7 @@ import * as Stream from "effect/Stream"
 import type * as Message from "../Message.js"
 import * as Parser from "../Parser.js"
 import type * as SseClient from "../SseClient.js"
+import { concat } from "./bytes.js"
 import * as Errors from "./sseClientError.js"
 
 const DEFAULT_RETRY = 3000
@@ -81,18 +82,6 @@ export const defaultSchedule = (
   return jitter > 0 ? Schedule.jitteredWith(schedule, { min: 1, max: 1 + jitter }) : schedule
 }
 
-const concatBytes = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
-  let length = 0
-  for (const chunk of chunks) length += chunk.length
-  const bytes = new Uint8Array(length)
-  let offset = 0
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset)
-    offset += chunk.length
-  }
-  return bytes
-}
-
 /** The first bytes of a refusal's body, for the error; bounded in size and in time. */
 const readSnippet = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<string> =>
   response.stream.pipe(
@@ -104,7 +93,7 @@ const readSnippet = (response: HttpClientResponse.HttpClientResponse): Effect.Ef
         return chunks
       }
     ),
-    Effect.map((chunks) => new TextDecoder().decode(concatBytes(chunks).subarray(0, BODY_SNIPPET))),
+    Effect.map((chunks) => new TextDecoder().decode(concat(chunks).subarray(0, BODY_SNIPPET))),
     Effect.timeoutTo({ duration: SNIPPET_TIMEOUT, onSuccess: (s) => s, onTimeout: () => "" }),
     Effect.orElseSucceed(() => "")
   )
