@@ -6,7 +6,7 @@ import type { SseServer } from "effect-sse"
 import { Message } from "effect-sse"
 import * as Net from "node:net"
 import { connect, eventually } from "./utils/http.js"
-import { eventsRoute, portable, startServer } from "./utils/sse.js"
+import { droppedFrames, eventsRoute, portable, startServer } from "./utils/sse.js"
 
 /** A raw TCP client: what it writes is sent as is, what it receives is kept as text. */
 const rawClient = (url: string, request: string) =>
@@ -89,6 +89,37 @@ describe.skipIf(portable)("SseServer on Node: the fast path", () => {
       yield* client.destroy
       yield* eventually("the source to leave", Effect.map(sse.size, (n) => n === 0))
       expect(ended).toContain("SseServer.connection")
+    }))
+
+  it.scopedLive("frames sent within one tick leave as one chunk, in order: one write per socket for a burst", () =>
+    Effect.gen(function*() {
+      const { sse, url } = yield* startServer({ retry: "1 second" }, eventsRoute)
+      const client = yield* rawClient(url, get("/events/a"))
+      yield* waitUntil("the opening frame", () => client.text().includes("retry:1000"))
+      yield* Effect.forEach([1, 2, 3, 4, 5], (i) => sse.broadcast(Message.make({ data: `m${i}` })), { discard: true })
+      yield* waitUntil("the burst", () => client.text().includes("data:m5\n\n"))
+      const body = client.text().split("\r\n\r\n", 2)[1]!
+      const burst = "data:m1\n\ndata:m2\n\ndata:m3\n\ndata:m4\n\ndata:m5\n\n"
+      expect(body).toBe(`c\r\nretry:1000\n\n\r\n${burst.length.toString(16)}\r\n${burst}\r\n`)
+    }))
+
+  it.scopedLive("a burst larger than the socket's buffer reaches the socket within the burst: pushback still shows", () =>
+    Effect.gen(function*() {
+      // A client that never reads. Frames are held until the end of the tick only while they fit the socket's
+      // buffer: past it they are written at once, the socket pushes back, and under "dropNewest" the rest of the
+      // burst (one synchronous run of sends) is dropped. Held without bound, none would be.
+      const name = "burst-pushback"
+      const { sse, url } = yield* startServer({ name, slowConsumer: "dropNewest", bufferCapacity: 4 }, eventsRoute)
+      const client = yield* rawClient(url, get("/events/a"))
+      yield* Effect.sync(() => client.socket.pause())
+      yield* eventually("the source", Effect.map(sse.size, (n) => n === 1))
+      const frame = Message.make({ data: "x".repeat(64 * 1024) })
+      yield* Effect.forEach(Array.from({ length: 400 }, () => frame), (message) => sse.broadcast(message), {
+        discard: true
+      })
+      expect(yield* droppedFrames(name)).toBeGreaterThan(0)
+      const source = Option.getOrThrow(yield* sse.get("a"))
+      expect(yield* source.isConnected).toBe(true)
     }))
 
   it.scopedLive("an HTTP/1.0 request cannot be taken over: the portable path serves it, with the same frames", () =>

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Metric, MetricLabel, Option, Supervisor } from "effect"
-import { Message, SseServer } from "effect-sse"
+import { Effect, Fiber, Option, Supervisor } from "effect"
+import type { SseServer } from "effect-sse"
+import { Message } from "effect-sse"
 import { connect, eventually } from "./utils/http.js"
-import { eventsRoute, portable, startServer } from "./utils/sse.js"
+import { droppedFrames, eventsRoute, portable, startServer } from "./utils/sse.js"
 
 const collectGarbage = () => {
   const gc = (globalThis as { gc?: () => void }).gc
@@ -10,12 +11,6 @@ const collectGarbage = () => {
   gc()
   gc()
 }
-
-const droppedFrames = (name: string) =>
-  Effect.map(
-    Metric.value(Metric.taggedWithLabels(SseServer.metrics.framesDropped, [MetricLabel.make("sse_server", name)])),
-    (state) => state.count
-  )
 
 describe("SseServer: disconnects", () => {
   it.scopedLive(

@@ -89,36 +89,59 @@ const taken = new WeakSet<Socket>()
 
 const CRLF = new Uint8Array([13, 10])
 const LAST_CHUNK = new Uint8Array([48, 13, 10, 13, 10]) // "0\r\n\r\n"
-
-// A broadcast writes one frame to many sockets: its chunk (size line, frame, CRLF) is built once and kept while
-// the same frame is written.
-let lastFrame: Uint8Array | undefined = undefined
-let lastChunk: Uint8Array | undefined = undefined
-
 const encoder = new TextEncoder()
 
-const asChunk = (frame: Uint8Array): Uint8Array => {
-  if (frame === lastFrame && lastChunk !== undefined) return lastChunk
-  const size = encoder.encode(frame.length.toString(16))
-  const chunk = new Uint8Array(size.length + 2 + frame.length + 2)
+// A broadcast writes the same frames to many sockets: their chunk (size line, frames, CRLF) is built once and kept
+// while the next socket's frames are the same ones (compared by identity).
+let lastFrames: ReadonlyArray<Uint8Array> = []
+let lastChunk: Uint8Array = new Uint8Array(0)
+
+const chunkOf = (frames: ReadonlyArray<Uint8Array>, bytes: number): Uint8Array => {
+  if (frames.length === lastFrames.length) {
+    let same = true
+    for (let i = 0; i < frames.length && same; i++) same = frames[i] === lastFrames[i]
+    if (same) return lastChunk
+  }
+  const size = encoder.encode(bytes.toString(16))
+  const chunk = new Uint8Array(size.length + 2 + bytes + 2)
   chunk.set(size, 0)
   chunk.set(CRLF, size.length)
-  chunk.set(frame, size.length + 2)
-  chunk.set(CRLF, size.length + 2 + frame.length)
-  lastFrame = frame
+  let offset = size.length + 2
+  for (const frame of frames) {
+    chunk.set(frame, offset)
+    offset += frame.length
+  }
+  chunk.set(CRLF, offset)
+  lastFrames = frames.slice()
   lastChunk = chunk
   return chunk
 }
 
+// Writers holding frames written during this tick. As Node's own responses do (they cork the socket until the next
+// tick), frames written in one tick leave in one write: a burst of broadcasts costs one syscall per socket, not one
+// per frame, and every socket gets the same buffer.
+let waiting: Array<NodeWriter> = []
+let flushScheduled = false
+
+const flushWaiting = (): void => {
+  flushScheduled = false
+  const writers = waiting
+  waiting = []
+  for (const writer of writers) writer.flush()
+}
+
 /**
- * Writes a connection's frames to a socket taken over from Node's response, as HTTP/1.1 chunks. The socket is
- * closed when the stream ends (Node's parser still owns it and cannot reuse it). `onGone` runs once, when the
- * socket closes or the stream ends.
+ * Writes a connection's frames to a socket taken over from Node's response, as HTTP/1.1 chunks: the frames written
+ * within one tick go out together, at the end of the tick, or at once when they would fill the socket's buffer.
+ * The socket is closed when the stream ends (Node's parser still owns it and cannot reuse it). `onGone` runs once,
+ * when the socket closes or the stream ends.
  *
  * @internal
  */
 export class NodeWriter implements Writer {
   private done = false
+  private readonly pending: Array<Uint8Array> = []
+  private pendingBytes = 0
 
   constructor(private readonly socket: Socket, private readonly onGone: () => void) {
     socket.once("close", () => this.gone())
@@ -127,6 +150,8 @@ export class NodeWriter implements Writer {
   private gone(): void {
     if (this.done) return
     this.done = true
+    this.pending.length = 0
+    this.pendingBytes = 0
     this.onGone()
   }
 
@@ -136,8 +161,29 @@ export class NodeWriter implements Writer {
   }
 
   write(frame: Uint8Array): boolean {
-    if (frame.length === 0 || !this.socket.writable) return true
-    return this.socket.write(asChunk(frame))
+    const socket = this.socket
+    if (frame.length === 0 || this.done || !socket.writable) return true
+    if (this.pending.length === 0) {
+      waiting.push(this)
+      if (!flushScheduled) {
+        flushScheduled = true
+        process.nextTick(flushWaiting)
+      }
+    }
+    this.pending.push(frame)
+    this.pendingBytes += frame.length
+    // Held frames count against the socket's buffer: past its mark they go now, and the caller learns of pushback.
+    return this.pendingBytes + socket.writableLength < socket.writableHighWaterMark || this.flush()
+  }
+
+  /** Writes the frames held since the last flush as one chunk; false when the socket pushes back. */
+  flush(): boolean {
+    const socket = this.socket
+    if (this.pending.length === 0) return !socket.writableNeedDrain
+    const chunk = chunkOf(this.pending, this.pendingBytes)
+    this.pending.length = 0
+    this.pendingBytes = 0
+    return socket.writable ? socket.write(chunk) : true
   }
 
   ready(): Effect.Effect<void> {
@@ -152,6 +198,7 @@ export class NodeWriter implements Writer {
 
   end(): void {
     const socket = this.socket
+    this.flush()
     if (socket.writable) {
       socket.write(LAST_CHUNK)
       // Closed once written: a client that keeps its side open does not hold the socket.

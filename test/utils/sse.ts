@@ -1,5 +1,5 @@
 import * as HttpRouter from "@effect/platform/HttpRouter"
-import { Effect, Layer, type Scope } from "effect"
+import { Effect, Layer, Metric, MetricLabel, type Scope } from "effect"
 import { SseServer } from "effect-sse"
 import * as SseServerNode from "effect-sse/SseServer/Node"
 import { listen, serve } from "./http.js"
@@ -39,4 +39,11 @@ export const startServer = <Id, E, R>(
 export const eventsRoute = (sse: SseServer.SseServer<string>) =>
   HttpRouter.empty.pipe(
     HttpRouter.get("/events/:id", Effect.flatMap(HttpRouter.params, (params) => sse.connect(params.id ?? "")))
+  )
+
+/** Frames dropped so far by the servers named `name` (the `framesDropped` counter). */
+export const droppedFrames = (name: string) =>
+  Effect.map(
+    Metric.value(Metric.taggedWithLabels(SseServer.metrics.framesDropped, [MetricLabel.make("sse_server", name)])),
+    (state) => state.count
   )
