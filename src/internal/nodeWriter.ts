@@ -59,7 +59,8 @@ interface Detachable {
 export const takeOver = (
   request: HttpServerRequest.HttpServerRequest,
   nodeResponse: ServerResponse,
-  headers: OutgoingHttpHeaders
+  headers: OutgoingHttpHeaders,
+  contentType: string
 ): { readonly socket: Socket } | undefined => {
   const incoming = request.source as Partial<IncomingMessage>
   if (incoming.httpVersion !== "1.1" || incoming.method !== "GET") return undefined
@@ -71,11 +72,14 @@ export const takeOver = (
   ) return undefined
   if (taken.has(socket)) {
     // Another request on the socket of an event stream can never be answered before the stream ends, and the
-    // stream ends with the socket: the client broke its own stream.
+    // stream ends with the socket: the client broke its own stream. What the stream wrote so far goes out first.
+    while (socket.writableCorked > 0) socket.uncork()
     socket.destroy()
     return undefined
   }
-  response.writeHead(200, { ...headers, "transfer-encoding": "chunked" })
+  // Corked until the writer's first flush: the head and the opening frames leave in one write.
+  socket.cork()
+  response.writeHead(200, { ...headers, "content-type": contentType, "transfer-encoding": "chunked" })
   response.flushHeaders()
   response.detachSocket(socket)
   response.end()
@@ -143,8 +147,22 @@ export class NodeWriter implements Writer {
   private readonly pending: Array<Uint8Array> = []
   private pendingBytes = 0
 
+  /** True while the socket is corked by `takeOver`, until the first flush. */
+  private corked: boolean
+
   constructor(private readonly socket: Socket, private readonly onGone: () => void) {
     socket.once("close", () => this.gone())
+    this.corked = socket.writableCorked > 0
+    if (this.corked) this.hold()
+  }
+
+  /** Flushed at the end of the tick. */
+  private hold(): void {
+    waiting.push(this)
+    if (!flushScheduled) {
+      flushScheduled = true
+      process.nextTick(flushWaiting)
+    }
   }
 
   private gone(): void {
@@ -163,13 +181,7 @@ export class NodeWriter implements Writer {
   write(frame: Uint8Array): boolean {
     const socket = this.socket
     if (frame.length === 0 || this.done || !socket.writable) return true
-    if (this.pending.length === 0) {
-      waiting.push(this)
-      if (!flushScheduled) {
-        flushScheduled = true
-        process.nextTick(flushWaiting)
-      }
-    }
+    if (this.pending.length === 0) this.hold()
     this.pending.push(frame)
     this.pendingBytes += frame.length
     // Held frames count against the socket's buffer: past its mark they go now, and the caller learns of pushback.
@@ -179,11 +191,18 @@ export class NodeWriter implements Writer {
   /** Writes the frames held since the last flush as one chunk; false when the socket pushes back. */
   flush(): boolean {
     const socket = this.socket
-    if (this.pending.length === 0) return !socket.writableNeedDrain
-    const chunk = chunkOf(this.pending, this.pendingBytes)
-    this.pending.length = 0
-    this.pendingBytes = 0
-    return socket.writable ? socket.write(chunk) : true
+    let room = !socket.writableNeedDrain
+    if (this.pending.length > 0) {
+      const chunk = chunkOf(this.pending, this.pendingBytes)
+      this.pending.length = 0
+      this.pendingBytes = 0
+      if (socket.writable) room = socket.write(chunk)
+    }
+    if (this.corked) {
+      this.corked = false
+      socket.uncork()
+    }
+    return room
   }
 
   ready(): Effect.Effect<void> {

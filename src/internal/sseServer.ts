@@ -32,20 +32,18 @@ export const TypeId: SseServer.TypeId = Symbol.for("effect-sse/SseServer") as Ss
 
 const contentType = "text/event-stream; charset=utf-8"
 
+const baseHeaders = Headers.fromInput({ "cache-control": "no-cache, no-transform", "x-accel-buffering": "no" })
+// `Connection` is a hop-by-hop header that HTTP/2 forbids: only sent when the request is known to be HTTP/1.x.
+const http1Headers = Headers.set(baseHeaders, "connection", "keep-alive")
+
 const eventStreamHeaders = (
   request: HttpServerRequest.HttpServerRequest,
   extra: Headers.Input | undefined
-): Record<string, string> => {
-  const headers: Record<string, string> = {
-    ...(extra === undefined ? {} : Headers.fromInput(extra)),
-    "cache-control": "no-cache, no-transform",
-    "x-accel-buffering": "no"
-  }
-  // `Connection` is a hop-by-hop header that HTTP/2 forbids: only sent when the request is known to be HTTP/1.x.
-  if ((request.source as { readonly httpVersionMajor?: unknown }).httpVersionMajor === 1) {
-    headers.connection = "keep-alive"
-  }
-  return headers
+): Headers.Headers => {
+  const headers = (request.source as { readonly httpVersionMajor?: unknown }).httpVersionMajor === 1
+    ? http1Headers
+    : baseHeaders
+  return extra === undefined ? headers : Headers.merge(Headers.fromInput(extra), headers)
 }
 
 /** @internal */
@@ -100,51 +98,63 @@ export const make = <Id>(
       return new Connection<Id>(id, historyKey, hub, span, lastEventId)
     }
 
+    // Replays what the client missed and runs `onOpen`; without a history or `onOpen`, nothing to wait for.
+    const opening = <E, R>(
+      connection: Connection<Id>,
+      lastEventId: string,
+      onOpen: ((source: SseServer.Source<Id>) => Effect.Effect<void, E, R>) | undefined
+    ): Effect.Effect<Backplane.Resumed, E, R> => {
+      const key = connection.historyKey
+      if ((backplane === undefined || key === undefined) && onOpen === undefined) {
+        return Effect.succeed(Backplane.unrecorded(lastEventId))
+      }
+      const resumed = backplane === undefined || key === undefined
+        ? Effect.succeed(Backplane.unrecorded(lastEventId))
+        : backplane.resume(key, lastEventId)
+      return Effect.onError(
+        Effect.tap(resumed, (resumed) => {
+          connection.resume = resumed.resume
+          return onOpen === undefined ? Effect.void : onOpen(connection)
+        }),
+        () => Effect.sync(() => connection.dispose())
+      )
+    }
+
     const connect = <E = never, R = never>(id: Id, connectOptions?: SseServer.ConnectOptions<Id, E, R>) =>
-      Effect.gen(function*() {
-        const request = yield* HttpServerRequest.HttpServerRequest
+      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
         const refused = hub.admit(id)
-        if (refused !== undefined) return hub.refuse(refused)
+        if (refused !== undefined) return Effect.succeed(hub.refuse(refused))
         const response = Option.isSome(fastPath) ? nodeResponseOf(request, fastPath.value.toServerResponse) : undefined
         // Waiting behind another response on a pipelined socket: Node would never tell that it is gone.
         if (response !== undefined && response.socket === null && !response.writableEnded) {
-          return hub.refuse("Pipelined behind another response")
+          return Effect.succeed(hub.refuse("Pipelined behind another response"))
         }
         const lastEventId = request.headers["last-event-id"] ?? ""
-        const connection = newConnection(id, lastEventId, yield* Effect.currentSpan.pipe(Effect.option))
-        hub.register(connection)
-        // However the request came, its socket closing ends the connection (pipelined requests included).
-        const watch = StreamWriter.watchSocket(request.source, () => connection.dispose())
-        connection.onDispose = watch?.stop
-        connection.onAbort = watch?.destroy
-        if (connectOptions?.onClose !== undefined) connection.onClosed = connectOptions.onClose(connection)
-        const headers = eventStreamHeaders(request, connectOptions?.headers)
-
-        const opened = yield* Effect.gen(function*() {
-          const resumed = backplane === undefined || connection.historyKey === undefined
-            ? Backplane.unrecorded(lastEventId)
-            : yield* backplane.resume(connection.historyKey, lastEventId)
-          connection.resume = resumed.resume
-          if (connectOptions?.onOpen !== undefined) yield* connectOptions.onOpen(connection)
-          return resumed
-        }).pipe(Effect.onError(() => Effect.sync(() => connection.dispose())))
-        const first = [settings.prelude, ...opened.frames]
-        if (connection.isGone) return HttpServerResponse.empty({ status: 200, headers: Headers.fromInput(headers) })
-
-        const takenOver = response === undefined ?
-          undefined :
-          takeOver(request, response, { ...headers, "content-type": contentType })
-        if (takenOver !== undefined) {
-          connection.open(first, opened, new NodeWriter(takenOver.socket, () => connection.dispose()))
-          // What middleware and the platform see: an empty 200 with the stream's headers; the stream goes on.
-          return HttpServerResponse.empty({ status: 200, headers: Headers.fromInput(headers) })
-        }
-        const opening = connection.open(first, opened, undefined)
-        // The portable path: the response body is the stream, and the request's scope its lifetime.
-        yield* Effect.addFinalizer(() => Effect.sync(() => connection.dispose()))
-        return HttpServerResponse.stream(StreamWriter.body(connection, opening), {
-          contentType,
-          headers: Headers.fromInput(headers)
+        return Effect.flatMap(Effect.currentSpan.pipe(Effect.option), (parent) => {
+          const connection = newConnection(id, lastEventId, parent)
+          hub.register(connection)
+          // However the request came, its socket closing ends the connection (pipelined requests included).
+          const watch = StreamWriter.watchSocket(request.source, () => connection.dispose())
+          connection.onDispose = watch?.stop
+          connection.onAbort = watch?.destroy
+          if (connectOptions?.onClose !== undefined) connection.onClosed = connectOptions.onClose(connection)
+          return Effect.flatMap(opening(connection, lastEventId, connectOptions?.onOpen), (opened) => {
+            const headers = eventStreamHeaders(request, connectOptions?.headers)
+            const first = [settings.prelude, ...opened.frames]
+            if (connection.isGone) return Effect.succeed(HttpServerResponse.empty({ status: 200, headers }))
+            const takenOver = response === undefined ? undefined : takeOver(request, response, headers, contentType)
+            if (takenOver !== undefined) {
+              connection.open(first, opened, new NodeWriter(takenOver.socket, () => connection.dispose()))
+              // What middleware and the platform see: an empty 200 with the stream's headers; the stream goes on.
+              return Effect.succeed(HttpServerResponse.empty({ status: 200, headers }))
+            }
+            const body = StreamWriter.body(connection, connection.open(first, opened, undefined))
+            // The portable path: the response body is the stream, and the request's scope its lifetime.
+            return Effect.as(
+              Effect.addFinalizer(() => Effect.sync(() => connection.dispose())),
+              HttpServerResponse.stream(body, { contentType, headers })
+            )
+          })
         })
       })
 
