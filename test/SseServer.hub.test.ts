@@ -1,4 +1,5 @@
 import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Data, Effect, Fiber, Option, Supervisor, TestClock, Tracer } from "effect"
@@ -89,6 +90,38 @@ describe.skipIf(portable)("SseServer on Node: the fast path", () => {
       yield* client.destroy
       yield* eventually("the source to leave", Effect.map(sse.size, (n) => n === 0))
       expect(ended).toContain("SseServer.connection")
+    }))
+
+  it.scopedLive("an open stream keeps nothing of its request: the request can be collected while the stream goes on", () =>
+    Effect.gen(function*() {
+      const gc = (globalThis as { gc?: () => void }).gc
+      assert.isDefined(gc, "run the tests with --expose-gc (vitest.config.ts sets it)")
+      const requests: Array<WeakRef<object>> = []
+      const { sse, url } = yield* startServer<string, never, never>(
+        { keepAlive: "1 second", retry: "1 second" },
+        (sse) =>
+          HttpRouter.empty.pipe(HttpRouter.get(
+            "/events/:id",
+            Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+              requests.push(new WeakRef(request))
+              return sse.connect("a", { onClose: () => Effect.void })
+            })
+          ))
+      )
+      const client = yield* rawClient(url, get("/events/a"))
+      yield* waitUntil("the opening frame", () => client.text().includes("retry:1000"))
+      // Collections run until the request is gone (the platform lets go of it once the handler has returned).
+      yield* eventually(
+        "the request to be collected",
+        Effect.promise(async () => {
+          gc!()
+          await new Promise((resolve) => setTimeout(resolve, 10))
+          return requests[0]!.deref() === undefined
+        }),
+        10_000
+      )
+      yield* sse.broadcast(Message.make({ data: "still here" }))
+      yield* waitUntil("the stream to go on", () => client.text().includes("data:still here"))
     }))
 
   it.scopedLive("frames sent within one tick leave as one chunk, in order: one write per socket for a burst", () =>

@@ -270,7 +270,7 @@ export class Connection<Id> implements SseServer.Source<Id> {
     if (count === 0) return Chunk.empty()
     this.lastWrite = this.hub.now()
     this.hub.onWritten(count, bytes)
-    return Chunk.of(count === 1 ? array[0]! : this.hub.join(array, count, bytes))
+    return Chunk.of(count === 1 ? array[0]! : this.hub.join(array, count))
   }
 
   // --- sending ---

@@ -15,7 +15,7 @@ import * as Encoder from "../Encoder.js"
 import type * as History from "../History.js"
 import type * as SseServer from "../SseServer.js"
 import { type Backplane, gapFrame } from "./backplane.js"
-import { concat } from "./bytes.js"
+import { SharedJoin } from "./bytes.js"
 import { type Connection, heartbeatFrame } from "./connection.js"
 import { metrics } from "./serverMetrics.js"
 
@@ -82,10 +82,7 @@ export class Hub<Id> {
   private allGone: Deferred.Deferred<void> | undefined = undefined
   backplane: Backplane = undefined
   // The last batch joined, shared by every connection that batches the same frames.
-  private joined: { readonly frames: ReadonlyArray<Uint8Array>; readonly bytes: Uint8Array } = {
-    frames: [],
-    bytes: new Uint8Array(0)
-  }
+  private readonly joiner = new SharedJoin()
   // Frames written within sends are counted in plain numbers and reported once per send or broadcast: a metric
   // update per connection would cost more than the write.
   private unreportedFrames = 0
@@ -145,20 +142,11 @@ export class Hub<Id> {
   }
 
   /**
-   * Frames as one buffer (the first `count`, `bytes` long in all). Connections that received the same broadcasts
+   * Frames as one buffer (the first `count`). Connections that received the same broadcasts
    * batch the same frames: the buffer is built once and shared, not copied per connection.
    */
-  join(frames: ReadonlyArray<Uint8Array>, count = frames.length, bytes?: number): Uint8Array {
-    if (count === 1) return frames[0]!
-    const joined = this.joined
-    if (count === joined.frames.length && (bytes === undefined || bytes === joined.bytes.length)) {
-      let same = true
-      for (let i = 0; i < count && same; i++) same = frames[i] === joined.frames[i]
-      if (same) return joined.bytes
-    }
-    const parts = frames.slice(0, count)
-    this.joined = { frames: parts, bytes: concat(parts) }
-    return this.joined.bytes
+  join(frames: ReadonlyArray<Uint8Array>, count = frames.length): Uint8Array {
+    return this.joiner.join(frames, count)
   }
 
   // --- registry and admission ---

@@ -3,6 +3,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http"
 import type { Socket } from "node:net"
+import { SharedJoin } from "./bytes.js"
 import type { Writer } from "./connection.js"
 
 /**
@@ -95,28 +96,22 @@ const CRLF = new Uint8Array([13, 10])
 const LAST_CHUNK = new Uint8Array([48, 13, 10, 13, 10]) // "0\r\n\r\n"
 const encoder = new TextEncoder()
 
-// A broadcast writes the same frames to many sockets: their chunk (size line, frames, CRLF) is built once and kept
-// while the next socket's frames are the same ones (compared by identity).
-let lastFrames: ReadonlyArray<Uint8Array> = []
+// A broadcast writes the same frames to many sockets: they are joined once, and their chunk (size line, frames,
+// CRLF) built once and kept while the next socket gets the same buffer.
+const joiner = new SharedJoin()
+let lastJoined: Uint8Array | undefined = undefined
 let lastChunk: Uint8Array = new Uint8Array(0)
 
-const chunkOf = (frames: ReadonlyArray<Uint8Array>, bytes: number): Uint8Array => {
-  if (frames.length === lastFrames.length) {
-    let same = true
-    for (let i = 0; i < frames.length && same; i++) same = frames[i] === lastFrames[i]
-    if (same) return lastChunk
-  }
-  const size = encoder.encode(bytes.toString(16))
-  const chunk = new Uint8Array(size.length + 2 + bytes + 2)
+const chunkOf = (frames: ReadonlyArray<Uint8Array>): Uint8Array => {
+  const joined = joiner.join(frames)
+  if (joined === lastJoined) return lastChunk
+  const size = encoder.encode(joined.length.toString(16))
+  const chunk = new Uint8Array(size.length + 2 + joined.length + 2)
   chunk.set(size, 0)
   chunk.set(CRLF, size.length)
-  let offset = size.length + 2
-  for (const frame of frames) {
-    chunk.set(frame, offset)
-    offset += frame.length
-  }
-  chunk.set(CRLF, offset)
-  lastFrames = frames.slice()
+  chunk.set(joined, size.length + 2)
+  chunk.set(CRLF, size.length + 2 + joined.length)
+  lastJoined = joined
   lastChunk = chunk
   return chunk
 }
@@ -193,7 +188,7 @@ export class NodeWriter implements Writer {
     const socket = this.socket
     let room = !socket.writableNeedDrain
     if (this.pending.length > 0) {
-      const chunk = chunkOf(this.pending, this.pendingBytes)
+      const chunk = chunkOf(this.pending)
       this.pending.length = 0
       this.pendingBytes = 0
       if (socket.writable) room = socket.write(chunk)

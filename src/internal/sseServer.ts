@@ -46,6 +46,12 @@ const eventStreamHeaders = (
   return extra === undefined ? headers : Headers.merge(Headers.fromInput(extra), headers)
 }
 
+/**
+ * The callback that ends a connection, for the transport's listeners. Made here, apart from `connect`: a closure
+ * made inside it would keep its scope, and so the request, alive for the connection's whole life.
+ */
+const disposerOf = <Id>(connection: Connection<Id>) => () => connection.dispose()
+
 /** @internal */
 export const make = <Id>(
   options: SseServer.Options & { readonly history?: SseServer.HistoryOptions<Id> | undefined } = {}
@@ -132,9 +138,10 @@ export const make = <Id>(
         const lastEventId = request.headers["last-event-id"] ?? ""
         return Effect.flatMap(Effect.currentSpan.pipe(Effect.option), (parent) => {
           const connection = newConnection(id, lastEventId, parent)
+          const dispose = disposerOf(connection)
           hub.register(connection)
           // However the request came, its socket closing ends the connection (pipelined requests included).
-          const watch = StreamWriter.watchSocket(request.source, () => connection.dispose())
+          const watch = StreamWriter.watchSocket(request.source, dispose)
           connection.onDispose = watch?.stop
           connection.onAbort = watch?.destroy
           if (connectOptions?.onClose !== undefined) connection.onClosed = connectOptions.onClose(connection)
@@ -144,14 +151,14 @@ export const make = <Id>(
             if (connection.isGone) return Effect.succeed(HttpServerResponse.empty({ status: 200, headers }))
             const takenOver = response === undefined ? undefined : takeOver(request, response, headers, contentType)
             if (takenOver !== undefined) {
-              connection.open(first, opened, new NodeWriter(takenOver.socket, () => connection.dispose()))
+              connection.open(first, opened, new NodeWriter(takenOver.socket, dispose))
               // What middleware and the platform see: an empty 200 with the stream's headers; the stream goes on.
               return Effect.succeed(HttpServerResponse.empty({ status: 200, headers }))
             }
             const body = StreamWriter.body(connection, connection.open(first, opened, undefined))
             // The portable path: the response body is the stream, and the request's scope its lifetime.
             return Effect.as(
-              Effect.addFinalizer(() => Effect.sync(() => connection.dispose())),
+              Effect.addFinalizer(() => Effect.sync(dispose)),
               HttpServerResponse.stream(body, { contentType, headers })
             )
           })
