@@ -1,14 +1,14 @@
 /**
  * npm run bench: every benchmark, printed as markdown tables (medians of several rounds, ratios to the peers).
- * BENCH_QUICK=1 runs smaller inputs and fewer rounds, for a smoke run. BENCH_ONLY=parser|server|redis runs one
- * part; BENCH_CLIENTS=1000,5000 and BENCH_ROUNDS=3 override the server bench's client counts and rounds.
+ * BENCH_QUICK=1 runs smaller inputs and fewer rounds, for a smoke run. BENCH_ONLY=parser|server|accept|redis runs
+ * one part; BENCH_CLIENTS=1000,5000 and BENCH_ROUNDS=3 override the server bench's client counts and rounds.
  */
 import * as os from "node:os"
 import { runParserBench } from "./parser.js"
-import { runRedisBench, runServerBench } from "./server.js"
+import { runAcceptBench, runRedisBench, runServerBench } from "./server.js"
 
 const quick = process.env.BENCH_QUICK === "1"
-/** BENCH_ONLY=parser|server|redis runs one of the benchmarks. */
+/** BENCH_ONLY=parser|server|accept|redis runs one of the benchmarks. */
 const only = process.env.BENCH_ONLY
 const runs = (name: string) => only === undefined || only === name
 const clients = process.env.BENCH_CLIENTS?.split(",").map(Number)
@@ -32,6 +32,10 @@ const main = async () => {
         rounds: rounds ?? (quick ? 1 : 3)
       })
     )
+  }
+  if (runs("accept")) {
+    console.log(`\n### Accepting connections\n`)
+    console.log(await runAcceptBench({ clients: clients ?? (quick ? [1000] : [10_000]), rounds: quick ? 1 : 5 }))
   }
   if (runs("redis")) {
     console.log(`\n### Broadcast through Redis\n`)

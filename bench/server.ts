@@ -210,6 +210,60 @@ export const runServerBench = async (options: ServerBenchOptions): Promise<strin
   return sections.join("\n\n")
 }
 
+/**
+ * Accepting connections alone, in more rounds than the full fan-out: the servers above beside two routes that
+ * only answer an empty 200 on @effect/platform-node (with and without its request span), the least any route
+ * costs on that stack.
+ */
+export const runAcceptBench = async (options: { readonly clients: ReadonlyArray<number>; readonly rounds: number }) => {
+  const acceptNames: ReadonlyArray<ServerName> = [
+    "bare node:http",
+    "better-sse",
+    "platform-node empty 200",
+    "platform-node empty 200, no tracer",
+    "effect-sse"
+  ]
+  const sections: Array<string> = []
+  for (const clients of options.clients) {
+    const seconds = new Map<ServerName, Array<number>>(acceptNames.map((name) => [name, []]))
+    for (let round = 0; round < options.rounds; round++) {
+      for (const name of acceptNames) {
+        const server = await spawn("./server/server-process.ts", [name])
+        const client = await spawn("./server/client-process.ts", [])
+        try {
+          const { port } = await server.request<{ port: number }>({ type: "port" }, "port")
+          const start = performance.now()
+          await client.request({ type: "connect", ports: [port], clients }, "connected")
+          await waitFor(
+            async () =>
+              (await server.request<{ count: number }>({ type: "connections" }, "connections")).count >= clients,
+            "every connection to register"
+          )
+          seconds.get(name)!.push((performance.now() - start) / 1000)
+        } finally {
+          client.process.kill()
+          server.process.kill()
+        }
+      }
+    }
+    const better = median(seconds.get("better-sse")!)
+    const rows = acceptNames.map((name) => {
+      const all = seconds.get(name)!
+      return [
+        name,
+        fixed(median(all), 2),
+        `${fixed(Math.min(...all), 2)}-${fixed(Math.max(...all), 2)}`,
+        `${(median(all) / better).toFixed(2)}×`
+      ]
+    })
+    sections.push(
+      `#### Accepting ${clients} clients (${options.rounds} rounds)\n\n` +
+        table(["server", "accept s (median)", "range", "vs better-sse"], rows)
+    )
+  }
+  return sections.join("\n\n")
+}
+
 /** A redis-server of the bench's own, on a free port of 127.0.0.1, for the duration of `f`. */
 const withRedis = async <A>(f: (url: string) => Promise<A>): Promise<A> => {
   const port = await new Promise<number>((resolve) => {

@@ -1,11 +1,12 @@
 /**
  * The servers under test, each answering `GET /events` with an event stream and broadcasting one ~200-byte event
- * to every client on demand: a bare node:http server writing a pre-encoded frame (the practical limit), the same
+ * to every client on demand: a bare node:http server writing a pre-encoded frame per event (the usual way), the same
  * on @effect/platform-node without effect-sse (what a handler that streams its body costs on this stack),
  * better-sse's channel broadcast, and effect-sse's SseServer, on the Node fast path and on the portable path.
  * Every library server has heartbeats on (15 s), as in production; bare node:http and the floor have none.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { createChannel, createSession } from "better-sse"
@@ -162,7 +163,37 @@ const platformFloor = async (): Promise<BenchServer> => {
   }
 }
 
+// The least a route can cost on @effect/platform-node: it counts the request and answers an empty 200, streaming
+// nothing (the connection stays open, keep-alive). For the accept bench only; `tracer: false` also turns the
+// platform's request span off.
+const platformEmpty = (tracer: boolean) => async (): Promise<BenchServer> => {
+  let requests = 0
+  const scope = Effect.runSync(Scope.make())
+  const port = await Effect.runPromise(Scope.extend(
+    Effect.gen(function*() {
+      const server = yield* NodeHttpServer.make(() => Http.createServer(), { port: 0, host: "127.0.0.1" })
+      const route = Effect.sync(() => {
+        requests++
+        return HttpServerResponse.empty({ status: 200 })
+      })
+      const serve = server.serve(HttpRouter.empty.pipe(HttpRouter.get("/events", route)))
+      yield* tracer ? serve : serve.pipe(HttpMiddleware.withTracerDisabledWhenEffect(() => true))
+      const address = server.address
+      return address._tag === "TcpAddress" ? address.port : 0
+    }),
+    scope
+  ))
+  return {
+    port,
+    connections: () => requests,
+    broadcast: () => {},
+    close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+}
+
 export const servers = {
+  "platform-node empty 200": platformEmpty(true),
+  "platform-node empty 200, no tracer": platformEmpty(false),
   "platform-node floor": platformFloor,
   "bare node:http": bare,
   "better-sse": betterSse,
