@@ -340,7 +340,10 @@ export interface SseServer<Id> {
   readonly send: (id: Id, message: Message.Message) => Effect.Effect<boolean, SseServerError>
   /** Sends a message to every connection, encoded once. */
   readonly broadcast: (message: Message.Message) => Effect.Effect<void, SseServerError>
-  /** Sends an encoded frame to every connection, as it is: a history does not record it (it has no id to give). */
+  /**
+   * Sends an encoded frame to every connection, as it is: a history does not record it (it has no id to give).
+   * The frame is shared with the writes, not copied: do not change its bytes afterwards.
+   */
   readonly broadcastFrame: (frame: Uint8Array) => Effect.Effect<void>
   /** Binds a typed event to the server (the seed's `NewEvent`). */
   readonly event: <A, I, R>(event: SseEvent.SseEvent<A, I, R>) => ServerEvent<Id, A, R>
