@@ -164,8 +164,8 @@ const platformFloor = async (): Promise<BenchServer> => {
 }
 
 // The least a route can cost on @effect/platform-node: it counts the request and answers an empty 200, streaming
-// nothing (the connection stays open, keep-alive). For the accept bench only; `tracer: false` also turns the
-// platform's request span off.
+// nothing (the load client sends `Connection: close`, so the socket then closes). For the accept bench only, where
+// `connections` counts requests answered; `tracer: false` also turns the platform's request span off.
 const platformEmpty = (tracer: boolean) => async (): Promise<BenchServer> => {
   let requests = 0
   const scope = Effect.runSync(Scope.make())

@@ -19,24 +19,25 @@ export const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
 
 /**
  * Joins frames and keeps the last result: the many connections that batch the same frames (compared by identity)
- * share one buffer instead of a copy each.
+ * share one buffer instead of a copy each. `build` makes the buffer (by default, the frames' bytes end to end).
  *
  * @internal
  */
 export class SharedJoin {
   private frames: ReadonlyArray<Uint8Array> = []
-  private bytes: Uint8Array = new Uint8Array(0)
+  private bytes: Uint8Array | undefined = undefined
+
+  constructor(private readonly build: (frames: ReadonlyArray<Uint8Array>) => Uint8Array = concat) {}
 
   /** The first `count` frames as one buffer. */
   join(frames: ReadonlyArray<Uint8Array>, count = frames.length): Uint8Array {
-    if (count === 1) return frames[0]!
-    if (count === this.frames.length) {
+    if (this.bytes !== undefined && count === this.frames.length) {
       let same = true
       for (let i = 0; i < count && same; i++) same = frames[i] === this.frames[i]
       if (same) return this.bytes
     }
     this.frames = frames.slice(0, count)
-    this.bytes = concat(this.frames)
+    this.bytes = this.build(this.frames)
     return this.bytes
   }
 }

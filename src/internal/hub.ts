@@ -146,7 +146,7 @@ export class Hub<Id> {
    * batch the same frames: the buffer is built once and shared, not copied per connection.
    */
   join(frames: ReadonlyArray<Uint8Array>, count = frames.length): Uint8Array {
-    return this.joiner.join(frames, count)
+    return count === 1 ? frames[0]! : this.joiner.join(frames, count)
   }
 
   // --- registry and admission ---

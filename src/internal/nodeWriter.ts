@@ -71,62 +71,61 @@ export const takeOver = (
     socket === null || typeof response.detachSocket !== "function" || response.headersSent ||
     response.writableEnded || socket.destroyed || !socket.writable || socket.writableNeedDrain
   ) return undefined
-  if (taken.has(socket)) {
+  const previous = writers.get(socket)
+  if (previous !== undefined) {
     // Another request on the socket of an event stream can never be answered before the stream ends, and the
     // stream ends with the socket: the client broke its own stream. What the stream wrote so far goes out first.
-    while (socket.writableCorked > 0) socket.uncork()
+    previous.flush()
     socket.destroy()
     return undefined
   }
+  response.writeHead(200, { ...headers, "content-type": contentType, "transfer-encoding": "chunked" })
   // Corked until the writer's first flush: the head and the opening frames leave in one write.
   socket.cork()
-  response.writeHead(200, { ...headers, "content-type": contentType, "transfer-encoding": "chunked" })
   response.flushHeaders()
   response.detachSocket(socket)
   response.end()
-  taken.add(socket)
   return { socket }
 }
 
-// Sockets taken over: a request that arrives later on one of them (pipelined after an event stream) must never
-// write into the stream.
-const taken = new WeakSet<Socket>()
+// The writers of sockets taken over: a request that arrives later on one of them (pipelined after an event stream)
+// must never write into the stream.
+const writers = new WeakMap<Socket, NodeWriter>()
 
 const CRLF = new Uint8Array([13, 10])
 const LAST_CHUNK = new Uint8Array([48, 13, 10, 13, 10]) // "0\r\n\r\n"
 const encoder = new TextEncoder()
 
-// A broadcast writes the same frames to many sockets: they are joined once, and their chunk (size line, frames,
-// CRLF) built once and kept while the next socket gets the same buffer.
-const joiner = new SharedJoin()
-let lastJoined: Uint8Array | undefined = undefined
-let lastChunk: Uint8Array = new Uint8Array(0)
-
-const chunkOf = (frames: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const joined = joiner.join(frames)
-  if (joined === lastJoined) return lastChunk
-  const size = encoder.encode(joined.length.toString(16))
-  const chunk = new Uint8Array(size.length + 2 + joined.length + 2)
+// A broadcast writes the same frames to many sockets: their chunk (size line, frames, CRLF) is built once, in one
+// copy, and written to every socket that got the same frames in a row.
+const chunked = (frames: ReadonlyArray<Uint8Array>): Uint8Array => {
+  let bytes = 0
+  for (const frame of frames) bytes += frame.length
+  const size = encoder.encode(bytes.toString(16))
+  const chunk = new Uint8Array(size.length + 2 + bytes + 2)
   chunk.set(size, 0)
   chunk.set(CRLF, size.length)
-  chunk.set(joined, size.length + 2)
-  chunk.set(CRLF, size.length + 2 + joined.length)
-  lastJoined = joined
-  lastChunk = chunk
+  let offset = size.length + 2
+  for (const frame of frames) {
+    chunk.set(frame, offset)
+    offset += frame.length
+  }
+  chunk.set(CRLF, offset)
   return chunk
 }
+const chunks = new SharedJoin(chunked)
 
 // Writers holding frames written during this tick. As Node's own responses do (they cork the socket until the next
 // tick), frames written in one tick leave in one write: a burst of broadcasts costs one syscall per socket, not one
-// per frame, and every socket gets the same buffer.
+// per frame, and sockets that got the same frames share one buffer.
 let waiting: Array<NodeWriter> = []
 let flushScheduled = false
 
 const flushWaiting = (): void => {
   flushScheduled = false
-  const writers = waiting
+  const due = waiting
   waiting = []
-  for (const writer of writers) writer.flush()
+  for (const writer of due) writer.flushHeld()
 }
 
 /**
@@ -141,18 +140,23 @@ export class NodeWriter implements Writer {
   private done = false
   private readonly pending: Array<Uint8Array> = []
   private pendingBytes = 0
+  /** True while in the list flushed at the end of the tick. */
+  private queued = false
 
   /** True while the socket is corked by `takeOver`, until the first flush. */
   private corked: boolean
 
   constructor(private readonly socket: Socket, private readonly onGone: () => void) {
     socket.once("close", () => this.gone())
+    writers.set(socket, this)
     this.corked = socket.writableCorked > 0
     if (this.corked) this.hold()
   }
 
   /** Flushed at the end of the tick. */
   private hold(): void {
+    if (this.queued) return
+    this.queued = true
     waiting.push(this)
     if (!flushScheduled) {
       flushScheduled = true
@@ -176,11 +180,21 @@ export class NodeWriter implements Writer {
   write(frame: Uint8Array): boolean {
     const socket = this.socket
     if (frame.length === 0 || this.done || !socket.writable) return true
-    if (this.pending.length === 0) this.hold()
+    this.hold()
     this.pending.push(frame)
     this.pendingBytes += frame.length
     // Held frames count against the socket's buffer: past its mark they go now, and the caller learns of pushback.
     return this.pendingBytes + socket.writableLength < socket.writableHighWaterMark || this.flush()
+  }
+
+  /** At the end of the tick. Nothing may stop the writers after this one from being flushed. */
+  flushHeld(): void {
+    this.queued = false
+    try {
+      this.flush()
+    } catch {
+      this.abort()
+    }
   }
 
   /** Writes the frames held since the last flush as one chunk; false when the socket pushes back. */
@@ -188,10 +202,9 @@ export class NodeWriter implements Writer {
     const socket = this.socket
     let room = !socket.writableNeedDrain
     if (this.pending.length > 0) {
-      const chunk = chunkOf(this.pending)
+      if (socket.writable) room = socket.write(chunks.join(this.pending))
       this.pending.length = 0
       this.pendingBytes = 0
-      if (socket.writable) room = socket.write(chunk)
     }
     if (this.corked) {
       this.corked = false
