@@ -37,6 +37,7 @@ const waitUntil = (what: string, condition: () => boolean) => eventually(what, E
 
 const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`
 
+// These test the Node fast path itself; the "portable" vitest project runs the server without it.
 describe.skipIf(portable)("SseServer on Node: the fast path", () => {
   it.scopedLive("the handler returns at once: an open stream holds no request fiber, and frames go out as chunks", () =>
     Effect.gen(function*() {
